@@ -1,0 +1,212 @@
+"""Evaluate the `repair` stage: a seeded article-spinner simulator, a scorer, and a speed check.
+
+The simulator damages the ground-truth bodies of extraction-dev the way the real spinner (seed 002) did:
+it has one dictionary ``original -> substitute`` and applies it to whole words (``make -> build``) and
+inside longer words (``intends -> intconcludes``), keeping the case of the first letter.
+
+Keeping it honest (not circular): the simulator's dictionary comes from WordNet synsets and similar-to
+links (Debian ``wordnet-base``, read here at run time), while the repairer's shipped table comes from the
+Moby thesaurus plus the MyThes thesaurus. MyThes is itself derived from WordNet, so ``--held-out`` also
+removes every simulator pair from the repairer's table: what is repaired then is repaired only through
+pairs the model learned from the damaged corpus itself (or not at all). Both figures are reported.
+
+Scoring (per token, by offset in the damaged text): precision = repairs that restore the original word /
+all repairs; recall split into in-word and whole-word damage; collateral = repairs of tokens the simulator
+never touched, per 10,000 such clean tokens. Half the documents are left clean on purpose.
+
+    .venv/bin/python -m benchmarks.repair --part test            # the figures to report
+    .venv/bin/python -m benchmarks.repair --part train --limit 200 # while iterating
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import resource
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from wordfreq import zipf_frequency
+
+from benchmarks.corpus import load_pages, split
+from docclean.repair import RepairModel, tokenize
+
+WORDNET = Path("/usr/share/wordnet")
+_ALPHA = re.compile(r"[a-z]{3,}")
+_WORDISH = re.compile(r"[A-Za-z]+")
+
+
+def wordnet_synonyms(root: Path = WORDNET) -> dict[str, set[str]]:
+    """word -> single-word synonyms: same synset, plus adjectives' similar-to synsets."""
+    lemmas_by_offset: dict[tuple[str, str], list[str]] = {}
+    similar: list[tuple[tuple[str, str], tuple[str, str]]] = []
+    for pos in ("noun", "verb", "adj", "adv"):
+        with open(root / f"data.{pos}", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith(" "):
+                    continue
+                f = line.split(" | ")[0].split()
+                offset, ss_type = f[0], f[2]
+                key = (offset, "a" if ss_type in "as" else ss_type)
+                n = int(f[3], 16)
+                lemmas = [re.sub(r"\(.*\)$", "", f[4 + 2 * i]).lower() for i in range(n)]
+                lemmas_by_offset[key] = lemmas
+                p = 4 + 2 * n
+                for k in range(int(f[p])):
+                    sym, target, tpos = f[p + 1 + 4 * k], f[p + 2 + 4 * k], f[p + 3 + 4 * k]
+                    if sym == "&":
+                        similar.append((key, (target, "a" if tpos in "as" else tpos)))
+    syn: dict[str, set[str]] = defaultdict(set)
+    for lemmas in lemmas_by_offset.values():
+        for a in lemmas:
+            for b in lemmas:
+                if a != b:
+                    syn[a].add(b)
+    for a_key, b_key in similar:
+        for a in lemmas_by_offset.get(a_key, ()):
+            for b in lemmas_by_offset.get(b_key, ()):
+                syn[a].add(b)
+    return syn
+
+
+def spinner_dictionary(seed: int, size: int = 600) -> dict[str, str]:
+    """One substitute for each of ``size`` common words, as a spinner's fixed dictionary would have."""
+    rng = random.Random(seed)
+    syn = wordnet_synonyms()
+    entries = []
+    for word in sorted(syn):
+        if not _ALPHA.fullmatch(word) or zipf_frequency(word, "en") < 4.3:
+            continue
+        subs = sorted(s for s in syn[word] if _ALPHA.fullmatch(s) and zipf_frequency(s, "en") >= 3.0 and word not in s)
+        if subs:
+            entries.append((word, rng.choice(subs)))
+    rng.shuffle(entries)
+    return dict(entries[:size])
+
+
+@dataclass(frozen=True)
+class Damage:
+    offset: int
+    damaged: str
+    original: str
+    kind: str  # inword | whole
+
+
+def spin(text: str, spinner: dict[str, str], rng: random.Random, p_whole: float, p_inword: float) -> tuple[str, list[Damage]]:
+    """Damage ``text``; offsets refer to the damaged text. Only prose words (as the repairer sees them)."""
+    inner = sorted((w for w in spinner if len(w) >= 3), key=len, reverse=True)
+    out, damages, pos, shift = [], [], 0, 0
+    for tok in tokenize(text):
+        if tok.skip or not tok.text.isalpha():
+            continue
+        lower = tok.lower
+        new = None
+        if lower in spinner:
+            if rng.random() < p_whole:
+                new, kind = spinner[lower], "whole"
+        else:
+            for w in inner:
+                i = lower.find(w)
+                if i >= 0 and rng.random() < p_inword:
+                    new, kind = lower[:i] + spinner[w] + lower[i + len(w):], "inword"
+                    break
+        if new is None:
+            continue
+        if tok.text[0].isupper():
+            new = new[0].upper() + new[1:]
+        out.append(text[pos : tok.start])
+        damages.append(Damage(tok.start + shift, new, tok.text, kind))
+        out.append(new)
+        shift += len(new) - len(tok.text)
+        pos = tok.end
+    out.append(text[pos:])
+    return "".join(out), damages
+
+
+def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: int) -> dict:
+    pages = split(load_pages(), part)
+    if limit:
+        pages = pages[:limit]
+    spinner = spinner_dictionary(seed)
+    rng = random.Random(seed)
+    docs = []
+    for i, page in enumerate(pages):
+        if i % 2 == 0:  # every other document is spun; the rest measure collateral on clean text
+            damaged, damages = spin(page.body, spinner, rng, p_whole=0.07, p_inword=0.09)
+        else:
+            damaged, damages = page.body, []
+        docs.append((damaged, damages))
+
+    t0 = time.perf_counter()
+    model = RepairModel.load()
+    load_seconds = time.perf_counter() - t0
+    if held_out:
+        model.excluded_pairs = frozenset(spinner.items())
+    t0 = time.perf_counter()
+    model.learn(d for d, _ in docs)
+    learn_seconds = time.perf_counter() - t0
+
+    counts = Counter()
+    mistakes = []
+    tokens = 0
+    t0 = time.perf_counter()
+    results = [model.repair_text(d, "flag") for d, _ in docs]
+    repair_seconds = time.perf_counter() - t0
+    for (damaged, damages), (_, repairs) in zip(docs, results):
+        by_offset = {d.offset: d for d in damages}
+        n_tokens = len(_WORDISH.findall(damaged))
+        tokens += n_tokens
+        counts["clean_tokens"] += n_tokens - len(damages)
+        for d in damages:
+            counts[f"damaged_{d.kind}"] += 1
+        for r in repairs:
+            d = by_offset.get(r.offset)
+            if d is None:
+                counts["collateral"] += 1
+                mistakes.append(("collateral", r, damaged[max(0, r.offset - 40) : r.offset + 40]))
+            elif r.replacement == d.original:
+                counts[f"correct_{d.kind}"] += 1
+            else:
+                counts["wrong"] += 1
+                mistakes.append((f"wrong ({d.original})", r, damaged[max(0, r.offset - 40) : r.offset + 40]))
+            counts["repairs"] += 1
+    correct = counts["correct_inword"] + counts["correct_whole"]
+    figures = {
+        "documents": len(docs),
+        "tokens": tokens,
+        "damaged_inword": counts["damaged_inword"],
+        "damaged_whole": counts["damaged_whole"],
+        "repairs": counts["repairs"],
+        "precision": correct / counts["repairs"] if counts["repairs"] else 1.0,
+        "recall_inword": counts["correct_inword"] / max(1, counts["damaged_inword"]),
+        "recall_whole": counts["correct_whole"] / max(1, counts["damaged_whole"]),
+        "collateral_per_10k": 10_000 * counts["collateral"] / max(1, counts["clean_tokens"]),
+        "load_seconds": load_seconds,
+        "learn_tokens_per_s": tokens / learn_seconds,
+        "repair_tokens_per_s": tokens / repair_seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if verbose:
+        for kind, r, ctx in mistakes[:verbose]:
+            print(f"  {kind}: {r.original} -> {r.replacement} [{r.rule} {r.confidence}]  …{ctx!r}…".replace("\n", " "))
+    return figures
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Spinner-repair evaluation on extraction-dev ground truth.")
+    ap.add_argument("--part", choices=["train", "test", "all"], default="test")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--held-out", action="store_true", help="remove the simulator's pairs from the repairer's table")
+    ap.add_argument("--show-mistakes", type=int, default=0)
+    args = ap.parse_args()
+    figures = evaluate(args.part, args.limit, args.seed, args.held_out, args.show_mistakes)
+    for k, v in figures.items():
+        print(f"{k:>22}: {v:.4f}" if isinstance(v, float) else f"{k:>22}: {v}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""Train (and measure) the plain-text line classifier of docclean.boilerplate on extraction-dev.
+
+    .venv/bin/python -m benchmarks.train_boilerplate            # train on 'train', report train and test
+    .venv/bin/python -m benchmarks.train_boilerplate --eval-only # measure the shipped weights only
+    .venv/bin/python -m benchmarks.train_boilerplate --hand      # measure the hand-set fallback instead
+
+Each page is rendered as plain text with all its chrome (benchmarks.corpus.render_plain_text). A line is
+labelled body when most of the 4-word shingles that touch its words (across line breaks, so a link
+fragment inside a sentence counts as body) occur in the ground-truth body. Two logistic regressions are
+fitted by Newton's method with numpy only: the first on the line features, the second on those features
+plus the first one's scores of the neighbouring lines. Lines are weighted by their share of the page's
+words, because the scorer averages shingle precision and recall per page. The weights go to
+docclean/data/boilerplate_model.json; inference needs numpy only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.corpus import load_pages, prf, render_plain_text, snippet_hits, split, summarize
+from docclean import boilerplate
+from docclean.config import BoilerplateConfig
+from docclean.document import Document
+
+CACHE = Path("/tmp/docclean_boilerplate_cache.pkl")
+_WORD = re.compile(r"\w+")
+
+
+def build_stopwords() -> None:
+    """The small multilingual stopword list the features use (regenerated from wordfreq)."""
+    import wordfreq
+
+    words: set[str] = set()
+    for lang, n in [("en", 150), ("fr", 100), ("de", 100), ("es", 100), ("it", 80), ("pt", 80), ("nl", 80)]:
+        words.update(w for w in wordfreq.top_n_list(lang, n) if w.isalpha())
+    boilerplate.STOPWORDS_PATH.write_text(json.dumps(sorted(words), ensure_ascii=False), encoding="utf-8")
+
+
+def page_lines(pages) -> list[tuple]:
+    """(page, lines) with the text normalized the way the pipeline's normalize stage does."""
+    if CACHE.exists():
+        cached = pickle.loads(CACHE.read_bytes())
+        if set(cached) >= {p.id for p in pages}:
+            return [(p, cached[p.id]) for p in pages]
+    out = {}
+    for p in pages:
+        text = render_plain_text(p.html_bytes()).replace("\u00a0", " ")
+        out[p.id] = [line.strip() for line in text.splitlines() if line.strip()]
+    CACHE.write_bytes(pickle.dumps(out))
+    return [(p, out[p.id]) for p in pages]
+
+
+def label_lines(lines: list[str], body: str) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, word counts): body when most shingles touching the line's words are in the truth."""
+    truth_tokens = _WORD.findall(body.lower())
+    truth = {tuple(truth_tokens[i : i + 4]) for i in range(len(truth_tokens) - 3)}
+    tokens: list[str] = []
+    owner: list[int] = []
+    counts = np.zeros(len(lines))
+    for li, line in enumerate(lines):
+        toks = _WORD.findall(line.lower())
+        counts[li] = len(toks)
+        tokens += toks
+        owner += [li] * len(toks)
+    hit = np.zeros(len(lines))
+    seen = np.zeros(len(lines))
+    for j in range(len(tokens) - 3):
+        good = tuple(tokens[j : j + 4]) in truth
+        for li in {owner[j], owner[j + 3]} | {owner[j + 1], owner[j + 2]}:
+            hit[li] += good
+            seen[li] += 1
+    labels = np.where(seen > 0, hit / np.maximum(seen, 1) >= 0.5, 0).astype(float)
+    return labels, counts
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1.0, iters: int = 25) -> np.ndarray:
+    beta = np.zeros(x.shape[1])
+    penalty = ridge * np.eye(x.shape[1])
+    penalty[0, 0] = 0.0  # no shrinkage on the bias
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(x @ beta, -30, 30)))
+        grad = x.T @ (w * (p - y)) + penalty @ beta
+        hess = (x * (w * p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return beta
+
+
+def _page_tokens(lines: list[str]) -> list[list[str]]:
+    return [[w.lower() for w in _WORD.findall(line)] for line in lines]
+
+
+def build_lexicon(labelled, min_sites: int = 4, max_words: int = 5000, max_lines: int = 3000) -> dict:
+    """Word log-odds of body vs chrome lines, and lines that are chrome on several sites; both only from
+    words and lines seen on at least ``min_sites`` sites, so no single page's vocabulary is learned."""
+    from collections import defaultdict
+    from urllib.parse import urlparse
+
+    body_count: dict[str, float] = defaultdict(float)
+    chrome_count: dict[str, float] = defaultdict(float)
+    word_sites: dict[str, set] = defaultdict(set)
+    line_sites: dict[str, set] = defaultdict(set)
+    line_body: dict[str, int] = defaultdict(int)
+    line_chrome: dict[str, int] = defaultdict(int)
+    for page, lines, y in labelled:
+        site = urlparse(page.url).netloc
+        for toks, label in zip(_page_tokens(lines), y):
+            for w in set(toks):
+                (body_count if label else chrome_count)[w] += 1
+                word_sites[w].add(site)
+            if 0 < len(toks) <= 8:
+                key = " ".join(toks)
+                line_sites[key].add(site)
+                if label:
+                    line_body[key] += 1
+                else:
+                    line_chrome[key] += 1
+    total_body = sum(body_count.values()) or 1.0
+    total_chrome = sum(chrome_count.values()) or 1.0
+    prior = np.log(total_body / total_chrome)
+    common = sorted((w for w, s in word_sites.items() if len(s) >= min_sites), key=lambda w: -len(word_sites[w]))
+    words = {}
+    for w in common[:max_words]:
+        lo = np.log((body_count[w] + 2) / (chrome_count[w] + 2)) - prior
+        words[w] = round(float(np.clip(lo, -4, 4)), 3)
+    chrome_lines = [k for k, s in line_sites.items()
+                    if len(s) >= min_sites - 1 and line_body[k] <= 0.1 * (line_body[k] + line_chrome[k])]
+    chrome_lines.sort(key=lambda k: -len(line_sites[k]))
+    return {"words": words, "lines": chrome_lines[:max_lines]}
+
+
+def _lexicon(spec: dict) -> boilerplate.Lexicon:
+    return boilerplate.Lexicon(spec["words"], set(spec["lines"]))
+
+
+def fit_trees(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(
+        max_iter=150, learning_rate=0.1, max_leaf_nodes=15, max_depth=5, min_samples_leaf=200,
+        l2_regularization=1.0, early_stopping=False, random_state=seed,
+    )
+    return model.fit(x, y, sample_weight=w)
+
+
+def export_trees(model) -> dict:
+    """The fitted ensemble as flat node arrays for docclean.boilerplate._Stage (numpy-only inference)."""
+    feature, threshold, left, right, value, roots = [], [], [], [], [], []
+    depth = 0
+    for (predictor,) in model._predictors:
+        nodes = predictor.nodes
+        offset = len(feature)
+        roots.append(offset)
+        for node in nodes:
+            leaf = bool(node["is_leaf"])
+            feature.append(int(node["feature_idx"]) if not leaf else -1)
+            threshold.append(round(float(node["num_threshold"]), 6) if not leaf else 0.0)
+            left.append(offset + int(node["left"]) if not leaf else -1)
+            right.append(offset + int(node["right"]) if not leaf else -1)
+            value.append(round(float(node["value"]), 6) if leaf else 0.0)
+            depth = max(depth, int(node["depth"]))
+    return {"kind": "trees", "bias": float(np.ravel(model._baseline_prediction)[0]), "feature": feature,
+            "threshold": threshold, "left": left, "right": right, "value": value, "roots": roots, "depth": depth}
+
+
+def export_stage(model) -> dict:
+    if isinstance(model, np.ndarray):
+        return {"kind": "logistic", "weights": [round(float(v), 6) for v in model]}
+    return export_trees(model)
+
+
+def _fit(kind: str, x, y, w):
+    return fit_logistic(x, y, w) if kind == "logistic" else fit_trees(x, y, w)
+
+
+def _predict(model, x) -> np.ndarray:
+    if isinstance(model, np.ndarray):
+        return 1 / (1 + np.exp(-np.clip(x @ model, -30, 30)))
+    return model.predict_proba(x)[:, 1]
+
+
+def train(items, kind: str = "trees") -> dict:
+    """Two folds by page id: each fold's lexicon features and first-pass scores come from a model that
+    never saw it, so the second pass learns how far to trust them on unseen pages."""
+    labelled = []
+    for page, lines in items:
+        if lines:
+            y, counts = label_lines(lines, page.body)
+            labelled.append((page, lines, y, counts / max(counts.sum(), 1.0) * 100 + 0.05))
+    folds = [[it for it in labelled if int(it[0].id) % 2 == k] for k in (0, 1)]
+    xs: list[list[np.ndarray]] = [[], []]
+    for k in (0, 1):
+        lex = _lexicon(build_lexicon([(p, l, y) for p, l, y, _ in folds[1 - k]]))
+        xs[k] = [boilerplate.line_features(lines, lex) for _, lines, _, _ in folds[k]]
+    ys = [np.concatenate([it[2] for it in folds[k]]) for k in (0, 1)]
+    ws = [np.concatenate([it[3] for it in folds[k]]) for k in (0, 1)]
+    stage1 = [_fit(kind, np.vstack(xs[k]), ys[k], ws[k]) for k in (0, 1)]
+    x2 = []
+    for k in (0, 1):
+        other = stage1[1 - k]
+        x2 += [boilerplate.context_features(x, _predict(other, x)) for x in xs[k]]
+    x1_all, y_all, w_all = np.vstack(xs[0] + xs[1]), np.concatenate(ys), np.concatenate(ws)
+    x2_all = np.vstack(x2)
+    final1 = _fit(kind, x1_all, y_all, w_all)
+    final2 = _fit(kind, x2_all, y_all, w_all)
+    acc1 = np.average((_predict(final1, x1_all) > 0.5) == (y_all > 0.5), weights=w_all)
+    acc2 = np.average((_predict(final2, x2_all) > 0.5) == (y_all > 0.5), weights=w_all)
+    print(f"weighted line accuracy on train ({kind}): pass 1 {acc1:.3f}, pass 2 {acc2:.3f} ({len(y_all)} lines)")
+    return {
+        "features": boilerplate.FEATURE_NAMES,
+        "context_features": boilerplate.CONTEXT_NAMES,
+        "lexicon": build_lexicon([(p, l, y) for p, l, y, _ in labelled]),
+        "stage1": export_stage(final1),
+        "stage2": export_stage(final2),
+        "trained_on": "extraction-dev split 'train' (page ids ending 0-6)",
+    }
+
+
+def evaluate(items, label: str, config: BoilerplateConfig) -> None:
+    scores, oracle, asis = [], [], []
+    hits = [0, 0, 0, 0]
+    by_type: dict[str, list] = {}
+    start = time.perf_counter()
+    for page, lines in items:
+        doc = Document(doc_id=page.id, source_path=page.id, source_sha256="", text="\n".join(lines))
+        out, _ = boilerplate.strip_boilerplate(doc, config)
+        s = prf(out.text, page.body)
+        scores.append(s)
+        by_type.setdefault(page.page_type, []).append(s)
+        for k, v in enumerate(snippet_hits(out.text, page)):
+            hits[k] += v
+    seconds = time.perf_counter() - start
+    for page, lines in items:
+        asis.append(prf("\n".join(lines), page.body))
+        if lines:
+            y, _ = label_lines(lines, page.body)
+            oracle.append(prf("\n".join(l for l, keep in zip(lines, y) if keep), page.body))
+    p, r, f = summarize(scores)
+    print(f"[{label}] {len(items)} pages  P {p:.3f}  R {r:.3f}  F1 {f:.3f}   "
+          f"as-is F1 {summarize(asis)[2]:.3f}  label-oracle F1 {summarize(oracle)[2]:.3f}   "
+          f"with {hits[0]}/{hits[1]} ({hits[0] / max(hits[1], 1):.1%})  without {hits[2]}/{hits[3]} "
+          f"({hits[2] / max(hits[3], 1):.1%} leaked)   {len(items) / seconds:.0f} pages/s")
+    for kind, s in sorted(by_type.items()):
+        p, r, f = summarize(s)
+        print(f"    {kind:14s} {len(s):4d}  P {p:.3f}  R {r:.3f}  F1 {f:.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument("--hand", action="store_true", help="measure the hand-set fallback, not the model")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--kind", choices=["trees", "logistic"], default="trees")
+    ap.add_argument("--stopwords", action="store_true", help="regenerate the stopword list from wordfreq")
+    args = ap.parse_args()
+    if args.stopwords:
+        build_stopwords()
+    pages = load_pages(limit=args.limit)
+    items = page_lines(pages)
+    train_ids = {p.id for p in split(pages, "train")}
+    train_items = [it for it in items if it[0].id in train_ids]
+    test_items = [it for it in items if it[0].id not in train_ids]
+    if not args.eval_only and not args.hand:
+        model = train(train_items, args.kind)
+        boilerplate.MODEL_PATH.write_text(json.dumps(model, separators=(",", ":")), encoding="utf-8")
+        boilerplate._model.cache_clear()
+        print(f"wrote {boilerplate.MODEL_PATH}")
+    if args.hand:
+        boilerplate._model.cache_clear()
+        boilerplate.MODEL_PATH = Path("/nonexistent")
+    config = BoilerplateConfig()
+    evaluate(train_items, "train", config)
+    evaluate(test_items, "test", config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,563 @@
+"""Text boilerplate removal: named rules plus a line classifier that judges each line in its context.
+
+The text arrives one paragraph (or one visible text node) per line. Three layers run in order:
+
+1. **Header metadata** (plain-text input only): the top of a scraped page often carries the site name,
+   a date, a dateline ``Brussels, Belgium, Feb 13 (AFP) Feb 13, 2025``, the publisher and the title. They
+   are parsed into the document's fields (never overwriting a field that is already set) and the lines
+   are removed under ``site_header`` / ``date_line`` / ``dateline`` / ``publisher_line`` / ``title_line``.
+2. **High-precision patterns** (always): sponsor lines, ``ADVERTISEMENT`` markers, paywall residue (which
+   also sets ``truncated``), share / newsletter / cookie prompts, copyright footers, image credits, lone
+   navigation words.
+3. **Context classifier** (plain-text input only): a two-pass logistic regression over cheap line features
+   (length, terminal punctuation, stopword density, title case, digits, link-like words, position in the
+   page's text mass) and then over the first pass's scores of the neighbouring lines, like jusText's
+   context smoothing: a short line between body paragraphs is a subheading and stays, a run of short
+   title-like lines after the body is a related-links block and goes. Weights are trained on
+   extraction-dev by ``benchmarks/train_boilerplate.py`` and shipped in ``docclean/data``.
+
+Text that came out of an HTML extractor (``content_type == "html"``) only gets layer 2: the extractor
+already removed the page chrome, and the classifier is meant for raw scraped text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from docclean.config import BoilerplateConfig
+from docclean.document import Document, Edit, Removal
+
+STAGE = "boilerplate"
+DATA = Path(__file__).resolve().parent / "data"
+MODEL_PATH = DATA / "boilerplate_model.json"
+STOPWORDS_PATH = DATA / "boilerplate_stopwords.json"
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_ALPHA_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_TERMINAL = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
+_DOMAIN = re.compile(r"\b[\w-]+\.(?:com|net|org|co\.uk|fr|de|io|info|news|tv|eu|gov|edu)\b", re.I)
+
+# --- high-precision patterns -------------------------------------------------------------------------
+
+_PATTERNS: list[tuple[str, re.Pattern]] = [
+    ("sponsor_line", re.compile(
+        r"^(?:sponsor(?:ed)?(?:\s+by)?\s*:|sponsored\s+(?:by|content|post|links?)\b|paid\s+(?:content|post|partner)\b"
+        r"|partner\s+content\b|promoted\s+(?:content|stories|links)\b)", re.I)),
+    ("advertisement_marker", re.compile(
+        r"^(?:-+\s*)?(?:advertisement|advertisements|advertising|advert|ad|ads|sponsored|publicité|anzeige"
+        r"|story continues below(?: advertisement)?|article continues below(?: advertisement)?"
+        r"|advertisement\s*[-–—:]?\s*(?:continue|scroll) (?:reading|to continue)(?: below)?"
+        r"|continue reading below|scroll to continue(?: with content)?|skip advert(?:isement)?)(?:\s*-+)?$", re.I)),
+    ("paywall_residue", re.compile(
+        r"(?:you have \d+(?:[.,]\d+)?\s?% of (?:this|the) article (?:left )?(?:to read|remaining)"
+        r"|the rest (?:of this article )?is (?:reserved )?for subscribers(?: only)?"
+        r"|(?:this|the rest of this) (?:article|story|content) is (?:only )?(?:available|reserved) (?:only )?(?:to|for) (?:subscribers|members)"
+        r"|subscribe (?:now )?to (?:continue|keep) reading|to continue reading(?:,| this)? (?:please )?(?:subscribe|log ?in|sign ?in)"
+        r"|already (?:a subscriber|have an account)\?\s*(?:log|sign) ?in"
+        r"|(?:sign|log) ?in (?:or subscribe )?to (?:continue|read the (?:full|rest)))", re.I)),
+    ("cookie_notice", re.compile(
+        r"(?:\bwe use cookies\b|\bthis (?:web)?site uses cookies\b|\buses? cookies to\b|\baccept (?:all )?cookies\b"
+        r"|^cookie (?:policy|settings|preferences|consent)$|\bby continuing to (?:use|browse) (?:this|our) (?:site|website)\b"
+        r"|^(?:manage|customi[sz]e) (?:cookies|consent|preferences)$)", re.I)),
+    ("newsletter_prompt", re.compile(
+        r"(?:^(?:sign up|subscribe) (?:now )?(?:for|to) (?:our|the|my) (?:free )?(?:\w+ ){0,3}(?:newsletters?|emails?|alerts?)"
+        r"|^get (?:our|the) (?:\w+ ){0,3}newsletter|delivered (?:straight |directly )?to your inbox|^enter your e-?mail(?: address)?"
+        r"|^newsletters?$|^(?:join|subscribe to) our (?:mailing list|newsletter)|in your inbox(?: every| each)? (?:day|week|morning|evening)"
+        r"|^(?:thanks|thank you) for (?:signing up|subscribing)[.!]?$)", re.I)),
+    ("share_prompt", re.compile(
+        r"^(?:share(?: (?:this|the) (?:article|story|post|page|video))?(?: (?:on|via) \w+)?|share:?|tweet(?: this)?|pin it"
+        r"|(?:click to )?share on (?:facebook|twitter|x|linkedin|whatsapp|reddit|pinterest|telegram|email)(?: \(opens in new window\))?"
+        r"|copy (?:the )?link|link copied|(?:facebook|twitter|linkedin|whatsapp|reddit|pinterest|telegram|flipboard)"
+        r"|follow us(?: on \w+)?|print(?: this article)?|email(?: this article)?)[.!:]?$", re.I)),
+    ("copyright_footer", re.compile(
+        r"(?:^(?:©|\(c\)|copyright\b|&copy;)|\ball rights reserved\b|^(?:\w+\s){0,6}©\s*(?:\d{4}))", re.I)),
+    ("image_credit", re.compile(
+        r"(?:^(?:image|images|photo|photos|photograph|picture|illustration|credit|credits|photo credit|image credit|source)s?\s*(?:[:|/]\s*|\s+)(?:\S+\s*){1,6}$"
+        r"|(?:/|\bvia|\bby|\()\s*(?:getty images|shutterstock|istock(?:photo)?|afp|reuters|ap photo|ap|epa|alamy)\)?$"
+        r"|^(?:getty images|shutterstock|istock(?:photo)?|afp|reuters|ap photo)(?:\s*[/|]\s*\S+)?$)", re.I)),
+]
+_PATTERN_MAX_WORDS = {
+    "advertisement_marker": 8, "share_prompt": 8, "newsletter_prompt": 30, "cookie_notice": 60,
+    "image_credit": 10, "sponsor_line": 40, "paywall_residue": 40, "copyright_footer": 120,
+}
+
+_NAV_WORDS = {
+    "back", "topic", "topics", "home", "menu", "next", "previous", "prev", "more", "top", "back to top", "skip to content",
+    "skip to main content", "search", "log in", "login", "sign in", "sign up", "register", "close", "comments",
+    "reply", "read more", "see more", "load more", "show more", "view all", "see all", "next article", "previous article",
+    "related", "tags", "categories", "go", "submit", "continue reading", "read next", "up next", "main menu",
+    "toggle navigation", "open menu", "close menu", "sections", "all", "latest", "trending", "watch", "listen",
+    "subscribe", "my account", "account", "download", "cancel", "ok", "« back", "<< back", "back »",
+}
+_NAV_CRUMB = re.compile(r"^(?:\|\s*\S.*|.*\S\s*\|\s*|\d{1,4}|[|/»›>·•\-–—:]+)$")
+
+# --- header metadata -----------------------------------------------------------------------------
+
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_MON = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_TIME = r"(?:,?\s*(?:at\s+)?\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?(?:\s*(?:utc|gmt|[ecmp][sd]t|cet|cest))?)?"
+_WEEKDAY = r"(?:(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*\.?,?\s+)?"
+_LEAD = r"(?:(?:published|updated|posted|last updated|first published|date)(?:\s+on)?\s*:?\s*)?"
+_DATE_FORMS = [
+    re.compile(_WEEKDAY + _MON + r"\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<year>\d{4})", re.I),
+    re.compile(_WEEKDAY + r"(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+" + _MON + r",?\s+(?P<year>\d{4})", re.I),
+    re.compile(r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?", re.I),
+]
+_DATE_LINE = re.compile(
+    r"^[\s|·•\-–—,]*" + _LEAD + r"(?P<date>.+?)" + _TIME + r"[\s|·•\-–—,]*$", re.I)
+_AGENCIES = {
+    "afp": "AFP", "ap": "AP", "reuters": "Reuters", "upi": "UPI", "xinhua": "Xinhua", "dpa": "dpa", "ians": "IANS",
+    "pti": "PTI", "ani": "ANI", "efe": "EFE", "ansa": "ANSA", "tass": "TASS", "bloomberg": "Bloomberg",
+}
+_DATELINE = re.compile(
+    r"^(?P<place>[A-Z][\w.'’\- ]{1,40}(?:,\s*[A-Z][\w.'’\- ]{1,40}){0,2}),?\s+"
+    r"(?:" + _MON.replace("?P<mon>", "?:") + r"\s+\d{1,2},?\s+)?\((?P<agency>[A-Za-z]{2,10})\)\s*(?P<rest>.*)$")
+_MONTH_DAY_TAIL = re.compile(r",?\s+" + _MON.replace("?P<mon>", "?:") + r"\s+\d{1,2}$", re.I)
+_INLINE_DATELINE = re.compile(r"^(?P<place>[A-Z][\w.'’]+(?: [A-Z][\w.'’]+){0,2}(?:, [A-Z][\w.'’]+(?: [A-Z][\w.'’]+){0,2})?)\s+[–—]\s+\S")
+_KNOWN_PUBLISHERS = {
+    "le monde", "the guardian", "the new york times", "the washington post", "reuters", "afp", "agence france-presse",
+    "associated press", "the associated press", "bbc", "bbc news", "cnn", "bloomberg", "politico", "politico europe",
+    "financial times", "the economist", "al jazeera", "euronews", "deutsche welle", "dw", "france 24", "the times",
+    "the telegraph", "the independent", "wall street journal", "the wall street journal", "le figaro", "libération",
+    "der spiegel", "el país", "npr", "axios", "the hill", "fox news", "nbc news", "cbs news", "abc news",
+}
+
+
+def parse_date(text: str) -> datetime | None:
+    """The first date in ``text`` in a common news form, as midnight UTC (or the stated time for ISO)."""
+    for form in _DATE_FORMS:
+        m = form.search(text)
+        if not m:
+            continue
+        g = m.groupdict()
+        try:
+            month = int(g["month"]) if g.get("month") else _MONTHS[g["mon"][:3].lower()]
+            return datetime(int(g["year"]), month, int(g["day"]), tzinfo=timezone.utc)
+        except (ValueError, KeyError):
+            continue
+    return None
+
+
+def _date_only_line(line: str) -> datetime | None:
+    """The date when the line holds nothing but a date (with an optional time, label and separators)."""
+    m = _DATE_LINE.match(line)
+    if not m or len(line) > 60:
+        return None
+    inner = m.group("date").strip()
+    for form in _DATE_FORMS:
+        dm = form.fullmatch(inner)
+        if dm:
+            return parse_date(inner)
+    return None
+
+
+# --- line features -------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    try:
+        return frozenset(json.loads(STOPWORDS_PATH.read_text(encoding="utf-8")))
+    except OSError:
+        return frozenset()
+
+
+_CHROME_WORDS = {
+    "login", "log", "sign", "subscribe", "subscription", "cookie", "cookies", "privacy", "terms", "share", "follow",
+    "comments", "comment", "reply", "menu", "newsletter", "advertisement", "advertise", "contact", "about", "careers",
+    "copyright", "rights", "reserved", "policy", "facebook", "twitter", "instagram", "linkedin", "youtube", "tiktok",
+    "whatsapp", "pinterest", "rss", "home", "search", "account", "password", "cart", "checkout", "shop", "sitemap",
+    "faq", "help", "support", "download", "app", "apps", "podcast", "podcasts", "video", "videos", "photos", "more",
+    "related", "trending", "popular", "latest", "read", "click", "tap", "view", "next", "previous", "page", "tags",
+}
+
+FEATURE_NAMES = [
+    "bias", "log_words", "log_chars", "ends_sentence", "ends_colon", "stopword_ratio", "titlecase_ratio",
+    "digit_ratio", "upper_ratio", "starts_lower", "starts_punct", "chrome_word_ratio", "has_separator",
+    "has_domain", "is_date", "log_duplicates", "rel_pos", "comma_rate", "mean_word_len", "very_short",
+    "mass_before", "mass_after", "is_first_mass", "is_last_mass",
+    "win1_words", "win3_words", "win10_words", "win3_prose", "win10_prose",
+    "prev_words", "prev_sentence", "prev_stop", "next_words", "next_sentence", "next_stop", "next_starts_lower",
+    "prev_open", "joins_sentence", "pattern_hit", "nav_word", "words_gt_8", "words_gt_20", "n_lines_log",
+    "lex_mean", "lex_min", "lex_max", "lex_coverage", "known_chrome_line", "prev_lex_mean", "next_lex_mean",
+    "win3_lex_mean",
+]
+
+
+class Lexicon:
+    """Word log-odds of body vs chrome, and whole lines known as chrome on many sites, learned on the
+    training split (see benchmarks/train_boilerplate.py); empty when no model ships."""
+
+    __slots__ = ("words", "lines")
+
+    def __init__(self, words: dict[str, float] | None = None, lines: set[str] | frozenset[str] = frozenset()):
+        self.words = words or {}
+        self.lines = frozenset(lines)
+
+    def line_stats(self, line: str) -> tuple[float, float, float, float, float]:
+        lower = [w.lower() for w in _WORD.findall(line)]
+        found = [self.words[w] for w in lower if w in self.words]
+        known = 1.0 if " ".join(lower) in self.lines else 0.0
+        if not found:
+            return 0.0, 0.0, 0.0, 0.0, known
+        return sum(found) / len(found), min(found), max(found), len(found) / len(lower), known
+
+
+def _local_features(line: str, stop: frozenset[str]) -> list[float]:
+    words = _WORD.findall(line)
+    n = len(words)
+    lower = [w.lower() for w in words]
+    alpha = _ALPHA_WORD.findall(line)
+    n_alpha = len(alpha) or 1
+    letters = sum(len(w) for w in alpha) or 1
+    upper = sum(1 for ch in line if ch.isupper())
+    digits = sum(1 for ch in line if ch.isdigit())
+    first = line[0]
+    return [
+        float(n),
+        math.log1p(n),
+        math.log1p(len(line)),
+        1.0 if _SENTENCE_END.search(line) else 0.0,
+        1.0 if line.endswith(":") else 0.0,
+        sum(1 for w in lower if w in stop) / (n or 1),
+        sum(1 for w in alpha if w[0].isupper()) / n_alpha,
+        digits / len(line),
+        upper / letters,
+        1.0 if first.islower() else 0.0,
+        1.0 if first in ",.;:!?)]}’”'\"-–—" else 0.0,
+        sum(1 for w in lower if w in _CHROME_WORDS) / (n or 1),
+        1.0 if any(c in line for c in "|»›•·") else 0.0,
+        1.0 if _DOMAIN.search(line) else 0.0,
+        1.0 if n <= 8 and parse_date(line) else 0.0,
+        (sum(len(w) for w in words) / n) if n else 0.0,
+        line.count(",") / (n or 1),
+        1.0 if _pattern_rule(line, n) else 0.0,
+        1.0 if line.lower().strip(" .:|»›") in _NAV_WORDS else 0.0,
+    ]
+
+
+def line_features(lines: list[str], lexicon: Lexicon | None = None) -> np.ndarray:
+    """One row of FEATURE_NAMES per line; the same function serves training and inference."""
+    stop = _stopwords()
+    if lexicon is None:
+        model = _model()
+        lexicon = model["lexicon"] if model else Lexicon()
+    m = len(lines)
+    local = [_local_features(line, stop) for line in lines]
+    (n_words, log_words, log_chars, ends_sentence, ends_colon, stop_ratio, title_ratio, digit_ratio, upper_ratio,
+     starts_lower, starts_punct, chrome_ratio, has_sep, has_domain, is_date, mean_wlen, comma_rate, pattern_hit,
+     nav_word) = map(list, zip(*local)) if local else ([],) * 19
+    words = np.array(n_words, dtype=float)
+    sentence = np.array(ends_sentence)
+    prose = ((words >= 10) & (sentence > 0)) | (words >= 25)
+    mass = np.where(prose, words, 0.0)
+    total = mass.sum() or 1.0
+    cum = np.cumsum(mass)
+    mass_before = (cum - mass) / total
+    mass_after = (total - cum) / total
+    prose_idx = np.flatnonzero(prose)
+    first_prose = prose_idx[0] if len(prose_idx) else m
+    last_prose = prose_idx[-1] if len(prose_idx) else -1
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+
+    def window_sum(arr: np.ndarray, k: int) -> np.ndarray:
+        c = np.concatenate([[0.0], np.cumsum(arr)])
+        idx = np.arange(m)
+        lo = np.clip(idx - k, 0, m)
+        hi = np.clip(idx + k + 1, 0, m)
+        return (c[hi] - c[lo]) - arr
+
+    prose_f = prose.astype(float)
+    win1 = np.log1p(window_sum(words, 1))
+    win3 = np.log1p(window_sum(words, 3))
+    win10 = np.log1p(window_sum(words, 10))
+    win3p = window_sum(prose_f, 3) / 6
+    win10p = window_sum(prose_f, 10) / 20
+
+    def shift(arr, k, fill=0.0):
+        arr = np.asarray(arr, dtype=float)
+        out = np.full(m, fill)
+        if k > 0:
+            out[k:] = arr[:-k] if m > k else out[k:]
+        else:
+            out[:k] = arr[-k:] if m > -k else out[:k]
+        return out
+
+    lw = np.array(log_words)
+    st = np.array(stop_ratio)
+    sl = np.array(starts_lower)
+    prev_open = shift(1.0 - sentence, 1) * shift(lw, 1)  # previous line stops mid-sentence
+    joins = np.clip(shift(1.0 - sentence, 1) * (sl + np.array(starts_punct)), 0, 1)
+    idx = np.arange(m)
+    cols = [
+        np.ones(m), lw, np.array(log_chars), sentence, np.array(ends_colon), st, np.array(title_ratio),
+        np.array(digit_ratio), np.array(upper_ratio), sl, np.array(starts_punct), np.array(chrome_ratio),
+        np.array(has_sep), np.array(has_domain), np.array(is_date),
+        np.log1p(np.array([counts[line] - 1 for line in lines], dtype=float)),
+        idx / max(m - 1, 1), np.array(comma_rate), np.array(mean_wlen) / 10, (words <= 2).astype(float),
+        mass_before, mass_after, (idx < first_prose).astype(float), (idx > last_prose).astype(float),
+        win1, win3, win10, win3p, win10p,
+        shift(lw, 1), shift(sentence, 1), shift(st, 1), shift(lw, -1), shift(sentence, -1), shift(st, -1),
+        shift(sl, -1), prev_open, joins, np.array(pattern_hit), np.array(nav_word),
+        (words > 8).astype(float), (words > 20).astype(float), np.full(m, math.log1p(m)) / 8,
+    ]
+    lex = np.array([lexicon.line_stats(line) for line in lines], dtype=float).reshape(m, 5)
+    lex_mean = lex[:, 0]
+    cols += [lex_mean, lex[:, 1], lex[:, 2], lex[:, 3], lex[:, 4], shift(lex_mean, 1), shift(lex_mean, -1),
+             window_sum(lex_mean, 3) / 6]
+    return np.column_stack(cols) if m else np.zeros((0, len(FEATURE_NAMES)))
+
+
+def context_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Second-pass features: the first pass's body scores of the neighbours (jusText-style smoothing)."""
+    m = len(p)
+
+    def window_mean(k: int) -> np.ndarray:
+        c = np.concatenate([[0.0], np.cumsum(p)])
+        idx = np.arange(m)
+        lo = np.clip(idx - k, 0, m)
+        hi = np.clip(idx + k + 1, 0, m)
+        return (c[hi] - c[lo] - p) / np.maximum(hi - lo - 1, 1)
+
+    prev_p = np.concatenate([[0.0], p[:-1]]) if m else p
+    next_p = np.concatenate([p[1:], [0.0]]) if m else p
+    max_before = np.maximum.accumulate(np.concatenate([[0.0], p[:-1]])) if m else p
+    max_after = np.maximum.accumulate(np.concatenate([p[1:], [0.0]])[::-1])[::-1] if m else p
+    logit = np.log(np.clip(p, 1e-4, 1 - 1e-4) / np.clip(1 - p, 1e-4, 1))
+    cols = [p, logit / 5, prev_p, next_p, window_mean(2), window_mean(5), window_mean(15), max_before, max_after,
+            np.minimum(prev_p, next_p), np.maximum(prev_p, next_p)]
+    return np.column_stack([x] + cols)
+
+
+CONTEXT_NAMES = FEATURE_NAMES + ["p", "logit", "prev_p", "next_p", "win2_p", "win5_p", "win15_p", "max_p_before",
+                                 "max_p_after", "min_neigh_p", "max_neigh_p"]
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+class _Stage:
+    """One pass of the line model: a logistic regression or a tree ensemble, evaluated with numpy."""
+
+    def __init__(self, spec: dict):
+        self.kind = spec["kind"]
+        if self.kind == "logistic":
+            self.weights = np.array(spec["weights"])
+            return
+        self.bias = float(spec["bias"])
+        self.feature = np.array(spec["feature"], dtype=np.int64)
+        self.threshold = np.array(spec["threshold"])
+        self.left = np.array(spec["left"], dtype=np.int64)
+        self.right = np.array(spec["right"], dtype=np.int64)
+        self.value = np.array(spec["value"])
+        self.roots = np.array(spec["roots"], dtype=np.int64)
+        self.depth = int(spec["depth"])
+        leaf = self.left < 0
+        # leaves point at themselves, so every row walks the same number of steps
+        self.left = np.where(leaf, np.arange(len(leaf)), self.left)
+        self.right = np.where(leaf, np.arange(len(leaf)), self.right)
+        self.feature = np.where(leaf, 0, self.feature)
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "logistic":
+            return x @ self.weights
+        node = np.broadcast_to(self.roots, (len(x), len(self.roots)))
+        rows = np.arange(len(x))[:, None]
+        for _ in range(self.depth):
+            go_left = x[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        return self.value[node].sum(axis=1) + self.bias
+
+
+@lru_cache(maxsize=1)
+def _model() -> dict | None:
+    try:
+        raw = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    if raw.get("features") != FEATURE_NAMES:
+        return None  # weights from another feature set: fall back to hand-set thresholds
+    lex = raw.get("lexicon") or {}
+    return {
+        "stage1": _Stage(raw["stage1"]), "stage2": _Stage(raw["stage2"]),
+        "lexicon": Lexicon(lex.get("words"), set(lex.get("lines", ()))),
+        "smoothing": raw.get("smoothing"),
+    }
+
+
+def _hand_scores(x: np.ndarray) -> np.ndarray:
+    """Hand-set fallback when no trained weights ship: prose-like lines and lines sitting among prose."""
+    f = {name: x[:, i] for i, name in enumerate(FEATURE_NAMES)}
+    score = (1.2 * f["ends_sentence"] + 1.5 * (f["log_words"] - 1.8) + 2.0 * f["stopword_ratio"]
+             + 1.5 * f["win3_prose"] - 1.0 * f["chrome_word_ratio"] - 2.0 * (f["is_first_mass"] + f["is_last_mass"])
+             + 1.5 * f["joins_sentence"])
+    return _sigmoid(score)
+
+
+def body_scores(lines: list[str]) -> np.ndarray:
+    """The probability that each line is main content, given the lines around it."""
+    if not lines:
+        return np.zeros(0)
+    model = _model()
+    if model is None:
+        return _hand_scores(line_features(lines, Lexicon()))
+    x = line_features(lines, model["lexicon"])
+    p1 = _sigmoid(model["stage1"].logit(x))
+    return _sigmoid(model["stage2"].logit(context_features(x, p1)))
+
+
+# --- the stage -----------------------------------------------------------------------------------
+
+def _pattern_rule(line: str, n_words: int | None = None) -> str | None:
+    if n_words is None:
+        n_words = len(_WORD.findall(line))
+    for rule, pattern in _PATTERNS:
+        if n_words <= _PATTERN_MAX_WORDS[rule] and pattern.search(line):
+            return rule
+    return None
+
+
+def _is_prose(line: str) -> bool:
+    n = len(_WORD.findall(line))
+    return (n >= 12 and bool(_TERMINAL.search(line))) or n >= 30
+
+
+def _title_like(line: str) -> bool:
+    n = len(_WORD.findall(line))
+    return 2 <= n <= 30 and not line.endswith(".")
+
+
+def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dict[int, str], dict]:
+    """Rule names for the metadata lines at the top of a plain-text page, and the fields they give.
+    ``taken`` are lines another rule already removed (a long sponsor line is not where the body starts)."""
+    limit = next((i for i, line in enumerate(lines[:30]) if i not in taken and _is_prose(line)), min(len(lines), 30))
+    rules: dict[int, str] = {}
+    meta: dict = {}
+    dates: list[tuple[int, datetime]] = []
+    for i in range(limit):
+        if i in taken:
+            continue
+        line = lines[i]
+        m = _DATELINE.match(line)
+        if m and m.group("agency").lower() in _AGENCIES:
+            rules[i] = "dateline"
+            meta["dateline"] = _MONTH_DAY_TAIL.sub("", m.group("place")).strip().rstrip(",")
+            meta["publisher"] = _AGENCIES[m.group("agency").lower()]
+            when = parse_date(m.group("rest")) or parse_date(line)
+            if when:
+                dates.append((i, when))
+            continue
+        when = _date_only_line(line)
+        if when:
+            rules[i] = "date_line"
+            dates.append((i, when))
+    if dates:
+        # an aggregator puts its own date above the original one: the date nearest the body wins
+        meta["published"] = dates[-1][1]
+    date_rows = {i for i, _ in dates}
+    for i in range(limit):
+        if i in rules or i in taken:
+            continue
+        line = lines[i]
+        words = _WORD.findall(line)
+        near_date = any(abs(i - j) <= 2 for j in date_rows)
+        if i == 0 and limit > 1 and len(words) <= 10 and not _TERMINAL.search(line) and (
+            _DOMAIN.search(line) or (line.isupper() and len(words) >= 2)
+        ):
+            rules[i] = "site_header"
+        elif line.lower() in _KNOWN_PUBLISHERS or (
+            near_date and 1 <= len(words) <= 4 and not any(c.isdigit() for c in line) and not _TERMINAL.search(line)
+            and all(w[0].isupper() for w in _ALPHA_WORD.findall(line)) and (i + 1) in date_rows | set(rules)
+        ):
+            rules[i] = "publisher_line"
+            if "publisher" not in meta or lines[i].lower() in _KNOWN_PUBLISHERS:
+                meta["publisher"] = line.strip()
+    for i in range(limit):
+        if i in rules or i in taken:
+            continue
+        line = lines[i]
+        nxt = rules.get(i + 1)
+        if nxt in ("dateline", "date_line") and _title_like(line) and len(_WORD.findall(line)) >= 3:
+            rules[i] = "title_line"
+            meta.setdefault("title", line)
+        elif doc.title and line.casefold() == doc.title.strip().casefold():
+            rules[i] = "title_line"
+        elif rules and line.isupper() and len(_WORD.findall(line)) <= 6 and i < limit:
+            rules[i] = "section_label"
+    if limit < len(lines):
+        m = _INLINE_DATELINE.match(lines[limit])
+        if m and "dateline" not in meta:
+            meta["dateline"] = m.group("place")
+    return rules, meta
+
+
+def _name_classified(i: int, line: str, first_body: int, last_body: int) -> str:
+    n = len(_WORD.findall(line))
+    if n <= 2 or _NAV_CRUMB.match(line):
+        return "navigation"
+    if i < first_body:
+        return "page_header"
+    if i > last_body:
+        return "related_headlines" if _title_like(line) else "page_footer"
+    return "inline_chrome"
+
+
+def strip_boilerplate(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edit]]:
+    if not config.enabled or doc.rejected or not doc.text.strip():
+        return doc, []
+    try:
+        return _strip(doc, config)
+    except Exception as exc:  # a cleaning bug must not lose the document
+        return doc.reject("boilerplate_error", f"{type(exc).__name__}: {exc}"), []
+
+
+def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edit]]:
+    disabled = set(config.disabled_rules)
+    lines = [line.strip() for line in doc.text.splitlines()]
+    lines = [line for line in lines if line]
+    plain = doc.content_type == "text"
+    rules: dict[int, str] = {}
+    meta: dict = {}
+    for i, line in enumerate(lines):
+        rule = _pattern_rule(line)
+        if rule is None and plain and (line.lower().strip(" .:") in _NAV_WORDS or _NAV_CRUMB.match(line)):
+            rule = "navigation"
+        if rule:
+            rules[i] = rule
+    if plain and config.header_metadata:
+        header_rules, meta = _parse_header(lines, doc, {i for i, r in rules.items() if r != "navigation"})
+        rules.update(header_rules)
+    if plain and config.classifier:
+        scores = body_scores(lines)
+        dropped = {i for i in range(len(lines)) if i not in rules and scores[i] < config.threshold}
+        # a run of short lines after the last paragraph of prose is a related-links block, whatever the scores
+        prose = [i for i in range(len(lines)) if i not in rules and i not in dropped and _is_prose(lines[i])]
+        if prose:
+            tail = [i for i in range(prose[-1] + 1, len(lines)) if i not in rules]
+            if len(tail) >= config.min_related_run:
+                dropped.update(tail)
+        kept = [i for i in range(len(lines)) if i not in rules and i not in dropped]
+        first_body, last_body = (kept[0], kept[-1]) if kept else (len(lines), -1)
+        for i in dropped:
+            rules[i] = _name_classified(i, lines[i], first_body, last_body)
+    rules = {i: r for i, r in rules.items() if r not in disabled}
+    edits: list[Edit] = [Removal(rule=rules[i], text=lines[i], stage=STAGE) for i in sorted(rules)]
+    kept = [line for i, line in enumerate(lines) if i not in rules]
+    changes: dict = {"text": "\n\n".join(kept)}
+    if any(r == "paywall_residue" for r in rules.values()):
+        changes["truncated"] = True
+    for name in ("title", "published", "publisher", "dateline"):
+        if meta.get(name) is not None and getattr(doc, name) is None:
+            changes[name] = meta[name]
+    return doc.with_edits(edits, **changes), edits

@@ -1,0 +1,289 @@
+"""Cross-document chrome: lines and short paragraphs that recur across many documents of one site
+(slogans, sponsor lines, newsletter prompts, related-link headings) are removed with the rule
+``repeated_line``.
+
+Three steps, so the counting can run once over a whole run (and remember earlier runs):
+
+- ``line_keys(doc, config)`` (per document, phase A): one row per distinct line: ``site``, ``line_hash``
+  (uint64 of the line, case-folded, digits folded, whitespace collapsed), ``doc_id``, whether the line
+  is short enough to be chrome (``countable``) and long enough to identify the story (``long``).
+- ``plan(lines, state_dir, config)`` (once per run): documents of a site are first grouped into
+  *stories*: two documents sharing at least half of the smaller one's long lines (lines found in more
+  than ``max_story_copies`` documents are template and don't count) are copies of one story. A line is
+  chrome when it occurs in at least ``min_documents`` different stories of its site, counting this run
+  and the persisted rows of earlier runs (filtered to this run's line hashes while scanning). So the
+  same story scraped three times, or cut by a paywall, never turns its own body into chrome. Grouping
+  is pyarrow's, partitioned by site hash so memory is bounded by a partition, not by the run.
+- ``strip_repeated_lines(doc, chrome_set, config)`` (per document, phase B).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .config import ChromeConfig
+from .dedup import hash64
+from .document import Document, Removal, StageResult
+
+STAGE = "chrome"
+RULE = "repeated_line"
+STATE_FOLDER = "chrome"
+MANIFEST = "manifest.json"
+ROWS_PER_PARTITION = 4_000_000
+
+_WORD = re.compile(r"\w+")
+_DIGITS = re.compile(r"\d+")
+_QUOTED = re.compile(r"[\"“”«»„].{12,}[\"“”«»„]")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def site_key(doc: Document) -> str:
+    """Publisher, else URL host (without ``www.``), else the top folder of ``source_path``."""
+    if doc.publisher and doc.publisher.strip():
+        return " ".join(doc.publisher.split()).casefold()
+    if doc.url:
+        host = (urlsplit(doc.url).hostname or "").casefold()
+        if host:
+            return host[4:] if host.startswith("www.") else host
+    parts = doc.source_path.split("#", 1)[0].replace("\\", "/").strip("/").split("/")
+    return parts[0] if len(parts) > 1 else ""
+
+
+def line_key(line: str) -> str:
+    """What makes two lines the same line: case, digits (dates, counters) and spacing don't count."""
+    return _DIGITS.sub("0", " ".join(unicodedata.normalize("NFKC", line).casefold().split()))
+
+
+_SCHEMA = pa.schema(
+    [
+        ("site", pa.string()),
+        ("site_hash", pa.uint64()),  # partitions the counting: sites never share a line
+        ("line_hash", pa.uint64()),
+        ("doc_id", pa.string()),
+        ("countable", pa.bool_()),  # short enough to be chrome
+        ("long", pa.bool_()),  # long enough to tell which story the document tells
+        ("doc_long_lines", pa.int32()),  # the document's distinct long lines
+    ]
+)
+_STATE_SCHEMA = _SCHEMA.append(pa.field("story", pa.uint64()))
+LINES_SCHEMA = _SCHEMA
+
+
+def line_keys(doc: Document, config: ChromeConfig) -> pa.Table:
+    """The rows this document contributes to the run's line counts (an empty table when it has none):
+    one per distinct line that could be chrome or that identifies the story."""
+    if doc.rejected or not doc.text:
+        return _SCHEMA.empty_table()
+    site = site_key(doc)
+    rows: dict[int, tuple[bool, bool]] = {}
+    for line in doc.text.split("\n"):
+        n_words = len(_WORD.findall(line))
+        if not n_words:
+            continue
+        long = n_words >= config.story_min_words
+        # a quotation in a full sentence is shared by different stories, never a site's chrome
+        countable = n_words <= config.max_line_words and not (long and _QUOTED.search(line))
+        if long or countable:
+            h = hash64(line_key(line))
+            was = rows.get(h, (False, False))
+            rows[h] = (was[0] or countable, was[1] or long)
+    if not rows:
+        return _SCHEMA.empty_table()
+    hashes = sorted(rows)
+    n = len(hashes)
+    n_long = sum(1 for v in rows.values() if v[1])
+    return pa.table(
+        {
+            "site": [site] * n,
+            "site_hash": [hash64(site)] * n,
+            "line_hash": hashes,
+            "doc_id": [doc.doc_id] * n,
+            "countable": [rows[h][0] for h in hashes],
+            "long": [rows[h][1] for h in hashes],
+            "doc_long_lines": [n_long] * n,
+        },
+        schema=_SCHEMA,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- the plan
+
+
+def _atomic_write_table(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+@dataclass
+class ChromeSet:
+    """The (site, line_hash) pairs that are chrome in this run, and what to persist for later runs."""
+
+    pairs: frozenset[tuple[str, int]]
+    observations: pa.Table | None = field(default=None, repr=False)  # this run's rows, with their story
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __contains__(self, item: tuple[str, int]) -> bool:
+        return item in self.pairs
+
+    def is_chrome(self, site: str, line: str) -> bool:
+        return (site, hash64(line_key(line))) in self.pairs
+
+    def save_state(self, state_dir: Path) -> None:
+        """Append this run's rows to the persisted line counts (atomic part, then atomic manifest)."""
+        if self.observations is None or self.observations.num_rows == 0:
+            return
+        root = Path(state_dir) / STATE_FOLDER
+        root.mkdir(parents=True, exist_ok=True)
+        manifest = _read_manifest(root)
+        name = f"lines-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+        _atomic_write_table(self.observations.sort_by([("site_hash", "ascending"), ("line_hash", "ascending")]), root / name)
+        manifest["parts"].append(name)
+        tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        os.replace(tmp, root / MANIFEST)
+
+
+def _read_manifest(root: Path) -> dict:
+    path = root / MANIFEST
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {"version": 2, "parts": []}
+
+
+def _as_dataset(lines: ds.Dataset | pa.Table) -> ds.Dataset:
+    return lines if isinstance(lines, ds.Dataset) else ds.dataset(lines)
+
+
+def _partition_filter(partitions: int, part: int):
+    """Rows of one site-hash partition (a site's lines and stories are all in one partition)."""
+    if partitions == 1:
+        return None
+    width = pa.scalar(-(-(2**64) // partitions), pa.uint64())
+    return pc.equal(pc.divide(pc.field("site_hash"), width), part)
+
+
+class _UnionFind(dict):
+    def find(self, x):
+        root = x
+        while self.get(root, root) != root:
+            root = self[root]
+        while x != root:  # path compression
+            self[x], x = root, self.get(x, x)
+        return root
+
+    def union(self, a, b) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            # an earlier run's story id wins, so a story keeps its id across runs
+            keep = min(ra, rb, key=lambda r: (not r.startswith("story:"), r))
+            self[rb if keep == ra else ra] = keep
+
+
+def _stories(rows: pa.Table, past: pa.Table, max_copies: int) -> dict[str, int]:
+    """Which story each new document tells: documents of one site that share at least half of the
+    smaller one's long lines are one story (copies, cut copies, lightly edited copies). Lines found in
+    more than ``max_copies`` documents are the site's template, not a story's, and prove nothing."""
+    long_rows = pa.concat_tables(
+        [
+            rows.filter(rows["long"]).select(["site_hash", "line_hash", "doc_id", "doc_long_lines"]),
+            past.filter(past["long"]).select(["site_hash", "line_hash", "doc_id", "doc_long_lines"]),
+        ]
+    )
+    uf = _UnionFind()
+    for doc_id, story in zip(past["doc_id"].to_pylist(), past["story"].to_pylist()):
+        uf.union(doc_id, f"story:{story}")
+    if long_rows.num_rows:
+        groups = long_rows.group_by(["site_hash", "line_hash"], use_threads=False).aggregate([("doc_id", "distinct")])
+        sizes = pc.list_value_length(groups["doc_id_distinct"])
+        groups = groups.filter(pc.and_(pc.greater(sizes, 1), pc.less_equal(sizes, max_copies)))
+        shared: dict[tuple[str, str], int] = {}
+        for docs in groups["doc_id_distinct"].to_pylist():
+            docs.sort()
+            for i, a in enumerate(docs):
+                for b in docs[i + 1 :]:
+                    shared[(a, b)] = shared.get((a, b), 0) + 1
+        if shared:
+            n_long = dict(zip(long_rows["doc_id"].to_pylist(), long_rows["doc_long_lines"].to_pylist()))
+            for (a, b), count in shared.items():
+                if 2 * count >= min(n_long[a], n_long[b]):
+                    uf.union(a, b)
+    story: dict[str, int] = {}
+    for doc_id in pc.unique(rows["doc_id"]).to_pylist():
+        root = uf.find(doc_id)
+        story[doc_id] = int(root[6:]) if root.startswith("story:") else hash64(root)
+    return story
+
+
+def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeConfig) -> ChromeSet:
+    """The chrome lines of this run. ``lines``: the rows of ``line_keys`` for every document of the run.
+
+    A line is chrome when it was seen in at least ``min_documents`` different stories of its site,
+    in this run or in earlier runs' persisted rows."""
+    dataset = _as_dataset(lines)
+    past_files: list[str] = []
+    if state_dir is not None:
+        root = Path(state_dir) / STATE_FOLDER
+        past_files = [str(root / p) for p in _read_manifest(root)["parts"]]
+    past_dataset = ds.dataset(past_files, format="parquet", schema=_STATE_SCHEMA) if past_files else None
+
+    partitions = max(1, -(-dataset.count_rows() // ROWS_PER_PARTITION))
+    chrome: set[tuple[str, int]] = set()
+    observations: list[pa.Table] = []
+    for part in range(partitions):
+        rows = dataset.to_table(columns=_SCHEMA.names, filter=_partition_filter(partitions, part)).cast(_SCHEMA)
+        if not rows.num_rows:
+            continue
+        past = _STATE_SCHEMA.empty_table()
+        if past_dataset is not None:
+            # only earlier rows that share a line with this run matter (filtered while scanning)
+            past = past_dataset.to_table(filter=pc.field("line_hash").isin(pc.unique(rows["line_hash"])))
+            past = past.filter(pc.is_in(past["site_hash"], pc.unique(rows["site_hash"])))
+        story = _stories(rows, past, config.max_story_copies)
+        stories = pa.array([story[d] for d in rows["doc_id"].to_pylist()], pa.uint64())
+        rows = rows.append_column("story", stories)
+        observations.append(rows)
+        counted = pa.concat_tables([rows.filter(rows["countable"]), past.filter(past["countable"])])
+        counts = counted.group_by(["site", "line_hash"], use_threads=False).aggregate([("story", "count_distinct")])
+        hits = counts.filter(pc.greater_equal(counts["story_count_distinct"], config.min_documents))
+        chrome.update(zip(hits["site"].to_pylist(), hits["line_hash"].to_pylist()))
+    observed = pa.concat_tables(observations) if observations else None
+    return ChromeSet(pairs=frozenset(chrome), observations=observed)
+
+
+# ---------------------------------------------------------------------------------------------- the stage
+
+
+def strip_repeated_lines(doc: Document, chrome_set: ChromeSet, config: ChromeConfig) -> StageResult:
+    if not config.enabled or doc.rejected or not doc.text or not chrome_set.pairs:
+        return doc, []
+    site = site_key(doc)
+    kept: list[str] = []
+    edits: list[Removal] = []
+    for line in doc.text.split("\n"):
+        if line.strip() and (site, hash64(line_key(line))) in chrome_set.pairs:
+            edits.append(Removal(rule=RULE, text=line, stage=STAGE))
+        else:
+            kept.append(line)
+    if not edits:
+        return doc, []
+    text = _BLANK_RUNS.sub("\n\n", "\n".join(kept)).strip("\n")
+    new = doc.with_edits(edits, text=text)
+    if not text.strip():
+        new = new.reject("empty_after_cleaning", "every line was chrome repeated across the site")
+    return new, list(edits)

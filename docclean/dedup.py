@@ -1,0 +1,594 @@
+"""Deduplication within a run and across runs: exact copies by text hash, near copies by MinHash + LSH,
+every candidate verified on the texts before two documents are called one story.
+
+Per document (phase B, any machine): ``fingerprint(text, config)`` gives the hash of the normalized
+text and a MinHash signature (rensa's Rust ``RMinHash``: ~10x faster than datasketch's for the same
+estimation error, see ``benchmarks/dedup.py``). The signature is two signatures end to end: the whole
+text's, then the opening ``head_words`` words' (a paywall cut keeps the opening, so short cut copies
+whose whole-text overlap is low still collide there).
+
+Once per run: ``plan(candidates, state_dir, config, fetch_texts)``
+
+1. exact groups by ``text_hash``, against this run and the archive;
+2. LSH candidates: each signature is cut into bands of ``lsh_rows`` rows and every band is hashed to
+   one uint64 *band key*; documents sharing a band key are candidates. New documents are grouped by
+   pyarrow's ``group_by``; the archive's band keys (Parquet under ``state_dir/dedup``) are scanned in
+   record batches filtered to this run's keys, so memory follows this run's size, not the archive's;
+3. verification on the cleaned texts (``fetch_texts``): word-shingle Jaccard, or containment of the
+   shorter text in the opening of the longer one (a paywall cut, a copy with extra chrome);
+4. union-find clusters; the kept copy is the most complete (not truncated, longest, earliest, smallest
+   doc_id) and every other member must verify against it directly, so a chain of partial overlaps
+   never merges two different stories;
+5. an archived kept document whose cluster gains a better new copy is *demoted* (it becomes a
+   duplicate of the new one; nothing is lost).
+
+``DedupPlan.save_state(state_dir)`` appends this run's kept documents to the index (atomic writes, then
+an atomic manifest); the pipeline calls it only when the run commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from rensa import RMinHash
+
+from .config import DedupConfig
+from .document import Document
+
+_WORD = re.compile(r"\w+")
+_MASK64 = (1 << 64) - 1
+STATE_FOLDER = "dedup"
+MANIFEST = "manifest.json"
+INDEX_VERSION = 1
+
+DUPLICATES_SCHEMA = pa.schema(
+    [("doc_id", pa.string()), ("duplicate_of", pa.string()), ("similarity", pa.float64()), ("method", pa.string())]
+)
+DEMOTIONS_SCHEMA = pa.schema(
+    [("old_doc_id", pa.string()), ("new_doc_id", pa.string()), ("similarity", pa.float64()), ("method", pa.string())]
+)
+_DOCS_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("text_hash", pa.uint64()),
+        ("truncated", pa.bool_()),
+        ("length", pa.int64()),
+        ("published", pa.timestamp("us", tz="UTC")),
+    ]
+)
+_BANDS_SCHEMA = pa.schema([("band_key", pa.uint64()), ("doc_id", pa.string())])
+_REMOVED_SCHEMA = pa.schema([("doc_id", pa.string())])
+
+
+# ---------------------------------------------------------------------------------------------- per document
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    text_hash: int  # uint64 of the normalized text
+    minhash: np.ndarray  # uint32: whole-text signature (num_perm) then opening signature (head_num_perm)
+    length: int = 0  # words in the normalized text
+
+
+def words(text: str) -> list[str]:
+    """The normalized word sequence every comparison works on: NFKC, case-folded, ``\\w+`` tokens (so
+    punctuation, quotes, whitespace and line breaks never make two copies differ)."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def hash64(data: str | bytes) -> int:
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def shingles(tokens: list[str], n: int) -> list[str]:
+    if len(tokens) <= n:
+        return [" ".join(tokens)] if tokens else []
+    return [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def _minhash(items: list[str], num_perm: int, seed: int) -> np.ndarray:
+    m = RMinHash(num_perm=num_perm, seed=seed)
+    if items:
+        m.update(items)
+    return np.asarray(m.digest(), dtype=np.uint32)
+
+
+def fingerprint(text: str, config: DedupConfig) -> Fingerprint:
+    tokens = words(text)
+    n = config.shingle_words
+    whole = _minhash(shingles(tokens, n), config.num_perm, config.seed)
+    parts = [whole]
+    if config.head_words:
+        parts.append(_minhash(shingles(tokens[: config.head_words], n), config.head_num_perm, config.seed + 1))
+    return Fingerprint(text_hash=hash64(" ".join(tokens)), minhash=np.concatenate(parts), length=len(tokens))
+
+
+# ---------------------------------------------------------------------------------------------- band keys
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, vectorized (uint64 arithmetic wraps)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def band_keys(signatures: np.ndarray, config: DedupConfig) -> np.ndarray:
+    """(n, bands) uint64: one key per LSH band, salted by the band's position so that equal values in
+    different bands never collide. Bands of the opening signature follow those of the whole text."""
+    signatures = np.asarray(signatures, dtype=np.uint64)
+    if signatures.ndim == 1:
+        signatures = signatures[None, :]
+    r = config.lsh_rows
+    blocks = [(0, config.num_perm)]
+    if config.head_words:
+        blocks.append((config.num_perm, config.num_perm + config.head_num_perm))
+    keys = []
+    band_no = 0
+    for start, stop in blocks:
+        bands = (stop - start) // r
+        sig = signatures[:, start : start + bands * r].reshape(len(signatures), bands, r)
+        h = np.broadcast_to(
+            _mix64(np.arange(band_no, band_no + bands, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)),
+            (len(signatures), bands),
+        ).copy()
+        for j in range(r):
+            h = _mix64(h ^ sig[:, :, j])
+        keys.append(h)
+        band_no += bands
+    return np.concatenate(keys, axis=1) if keys else np.zeros((len(signatures), 0), np.uint64)
+
+
+# ---------------------------------------------------------------------------------------------- verification
+
+
+@dataclass(slots=True)
+class _Shingled:
+    positions: dict[int, int]  # shingle hash -> first position (in shingles)
+    count: int  # number of shingles
+    words: int
+
+
+def _shingled(text: str, n: int) -> _Shingled:
+    tokens = words(text)
+    positions: dict[int, int] = {}
+    for i, s in enumerate(shingles(tokens, n)):
+        positions.setdefault(hash(s), i)
+    return _Shingled(positions, max(len(tokens) - n + 1, 1), len(tokens))
+
+
+def verify(a: _Shingled, b: _Shingled, config: DedupConfig) -> tuple[float, str] | None:
+    """(similarity, method) when the two texts are one story, else None."""
+    if not a.positions or not b.positions:
+        return None
+    small, large = (a, b) if len(a.positions) <= len(b.positions) else (b, a)
+    shared = [large.positions[h] for h in small.positions if h in large.positions]
+    inter = len(shared)
+    jaccard = inter / (len(small.positions) + len(large.positions) - inter)
+    if jaccard >= config.jaccard_threshold:
+        return jaccard, "minhash_jaccard"
+    containment = inter / len(small.positions)
+    if containment >= config.containment_threshold and small.words >= config.min_containment_words:
+        # Where the shared text starts in the longer copy: a paywall cut or a copy with other chrome
+        # matches from the opening; one story of a digest would match from its middle.
+        shared.sort()
+        start = shared[int(0.1 * (len(shared) - 1))]
+        if start <= config.max_containment_offset * large.count:
+            return containment, "containment"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- the index
+
+
+def _atomic_write_table(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_json(data: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class SignatureIndex:
+    """The persisted index of every archived kept document: ``docs-*.parquet`` (doc_id, text_hash,
+    truncated, length, published), ``bands-*.parquet`` (band_key, doc_id) and ``removed-*.parquet``
+    (kept documents later demoted). Only the parts listed in ``manifest.json`` count, so a crash
+    between two writes leaves the index as it was."""
+
+    def __init__(self, state_dir: Path | None):
+        self.root = Path(state_dir) / STATE_FOLDER if state_dir is not None else None
+        self.manifest = {"version": INDEX_VERSION, "parts": [], "config": None}
+        if self.root is not None and (self.root / MANIFEST).exists():
+            self.manifest = json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
+
+    def _files(self, kind: str) -> list[str]:
+        return [str(self.root / p[kind]) for p in self.manifest["parts"] if p.get(kind)]
+
+    def _scan(self, kind: str, schema: pa.Schema, column: str, values: pa.Array) -> pa.Table:
+        files = self._files(kind)
+        if not files or len(values) == 0:
+            return schema.empty_table()
+        dataset = ds.dataset(files, format="parquet", schema=schema)
+        # Streams record batches; only rows whose key is one of this run's survive into memory.
+        return dataset.to_table(filter=pc.field(column).isin(values))
+
+    def removed(self) -> set[str]:
+        files = self._files("removed")
+        if not files:
+            return set()
+        return set(ds.dataset(files, format="parquet", schema=_REMOVED_SCHEMA).to_table()["doc_id"].to_pylist())
+
+    def docs_by_hash(self, hashes: pa.Array) -> pa.Table:
+        return self._scan("docs", _DOCS_SCHEMA, "text_hash", hashes)
+
+    def docs_by_id(self, doc_ids: pa.Array) -> pa.Table:
+        return self._scan("docs", _DOCS_SCHEMA, "doc_id", doc_ids)
+
+    def bands_matching(self, keys: pa.Array) -> pa.Table:
+        return self._scan("bands", _BANDS_SCHEMA, "band_key", keys)
+
+    def check_config(self, config: DedupConfig) -> None:
+        signature_settings = _signature_settings(config)
+        stored = self.manifest.get("config")
+        if stored and stored != signature_settings:
+            raise ValueError(
+                f"the signature index in {self.root} was built with {stored}, not {signature_settings}: "
+                "band keys would never match; rebuild the index or keep the settings"
+            )
+
+
+def _signature_settings(config: DedupConfig) -> dict:
+    keys = ("num_perm", "lsh_rows", "head_words", "head_num_perm", "shingle_words", "seed")
+    return {k: getattr(config, k) for k in keys}
+
+
+# ---------------------------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class DedupPlan:
+    duplicates: pa.Table  # doc_id, duplicate_of, similarity, method
+    demotions: pa.Table  # old_doc_id, new_doc_id, similarity, method
+    new_kept: pa.Table = field(repr=False, default_factory=_DOCS_SCHEMA.empty_table)
+    new_bands: pa.Table = field(repr=False, default_factory=_BANDS_SCHEMA.empty_table)
+    config: DedupConfig | None = field(repr=False, default=None)
+    stats: dict = field(default_factory=dict)
+
+    def save_state(self, state_dir: Path) -> None:
+        """Append this run's kept documents (and demotions) to the persisted index, atomically."""
+        index = SignatureIndex(state_dir)
+        index.root.mkdir(parents=True, exist_ok=True)
+        if self.config is not None:
+            index.check_config(self.config)
+        part_id = f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        part: dict = {"id": part_id}
+        if self.new_kept.num_rows:
+            _atomic_write_table(self.new_kept, index.root / f"docs-{part_id}.parquet")
+            _atomic_write_table(self.new_bands.sort_by("band_key"), index.root / f"bands-{part_id}.parquet")
+            part["docs"], part["bands"] = f"docs-{part_id}.parquet", f"bands-{part_id}.parquet"
+        if self.demotions.num_rows:
+            removed = pa.table({"doc_id": self.demotions["old_doc_id"]}, schema=_REMOVED_SCHEMA)
+            _atomic_write_table(removed, index.root / f"removed-{part_id}.parquet")
+            part["removed"] = f"removed-{part_id}.parquet"
+        manifest = dict(index.manifest)
+        manifest["parts"] = list(manifest["parts"]) + [part]
+        if self.config is not None:
+            manifest["config"] = _signature_settings(self.config)
+        _atomic_write_json(manifest, index.root / MANIFEST)
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+_FAR_FUTURE = np.iinfo(np.int64).max
+
+
+def _signature_matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    flat = pc.list_flatten(column)
+    if isinstance(flat, pa.ChunkedArray):
+        flat = flat.combine_chunks()
+    matrix = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.uint64)
+    return matrix.reshape(-1, width) if len(matrix) else np.zeros((0, width), np.uint64)
+
+
+def _pairs_within_buckets(keys: np.ndarray, max_bucket: int) -> set[tuple[int, int]]:
+    """Candidate pairs among this run's documents: rows sharing a band key. Grouping is pyarrow's."""
+    n, bands = keys.shape
+    table = pa.table({"band_key": keys.reshape(-1), "row": np.repeat(np.arange(n, dtype=np.int64), bands)})
+    groups = table.group_by("band_key").aggregate([("row", "list"), ("row", "count")])
+    groups = groups.filter(pc.greater(groups["row_count"], 1))
+    pairs: set[tuple[int, int]] = set()
+    for rows in groups["row_list"].to_pylist():
+        rows = sorted(set(rows))
+        if len(rows) <= max_bucket:
+            pairs.update((rows[i], rows[j]) for i in range(len(rows)) for j in range(i + 1, len(rows)))
+        else:  # a huge bucket (templated texts): a star and a chain, verified, instead of k^2 pairs
+            pairs.update((rows[0], r) for r in rows[1:])
+            pairs.update((rows[i], rows[i + 1]) for i in range(len(rows) - 1))
+    return pairs
+
+
+def plan(
+    candidates: pa.Table,
+    state_dir: Path | None,
+    config: DedupConfig,
+    fetch_texts: Callable[[list[str]], dict[str, str]],
+) -> DedupPlan:
+    """Decide which of this run's documents are copies, of each other or of archived ones.
+
+    ``candidates``: doc_id, text_hash (uint64), minhash (list of uint), truncated, length, published.
+    ``fetch_texts(doc_ids)`` returns cleaned texts (new and archived) for verification."""
+    index = SignatureIndex(state_dir)
+    index.check_config(config)
+    n_new = candidates.num_rows
+    width = config.num_perm + (config.head_num_perm if config.head_words else 0)
+    new_ids: list[str] = candidates["doc_id"].to_pylist()
+    new_row = {d: i for i, d in enumerate(new_ids)}
+
+    # Nodes: this run's documents first (0..n_new-1), then archived kept documents met on the way.
+    node_ids: list[str] = list(new_ids)
+    truncated = [bool(x) for x in candidates["truncated"].fill_null(False).to_pylist()]
+    length = [int(x or 0) for x in candidates["length"].to_pylist()]
+    published = _timestamps(candidates["published"])
+    text_hashes: list[int] = candidates["text_hash"].cast(pa.uint64()).to_pylist()
+    node_of: dict[str, int] = dict(new_row)
+
+    removed = index.removed()
+
+    def archived_node(row: dict) -> int | None:
+        doc_id = row["doc_id"]
+        if doc_id in removed:
+            return None
+        if doc_id in node_of:
+            return node_of[doc_id]
+        node_of[doc_id] = len(node_ids)
+        node_ids.append(doc_id)
+        truncated.append(bool(row["truncated"]))
+        length.append(int(row["length"] or 0))
+        published.append(_ts_int(row["published"]))
+        text_hashes.append(row["text_hash"])
+        return node_of[doc_id]
+
+    edges: dict[tuple[int, int], tuple[float, str]] = {}
+
+    def add_edge(a: int, b: int, sim: float, method: str) -> None:
+        if text_hashes[a] == text_hashes[b]:
+            sim, method = 1.0, "exact"
+        if a != b:
+            edges[(min(a, b), max(a, b))] = (sim, method)
+
+    # 1. exact copies: same normalized text
+    hashes = candidates["text_hash"].cast(pa.uint64())
+    first_with_hash: dict[int, int] = {}
+    for i, h in enumerate(hashes.to_pylist()):
+        if h in first_with_hash:
+            add_edge(first_with_hash[h], i, 1.0, "exact")
+        else:
+            first_with_hash[h] = i
+    for row in index.docs_by_hash(pc.unique(hashes)).to_pylist():
+        node = archived_node(row)
+        if node is not None and node >= n_new:
+            add_edge(first_with_hash[row["text_hash"]], node, 1.0, "exact")
+
+    # 2. LSH candidates
+    signatures = _signature_matrix(candidates["minhash"], width)
+    keys = band_keys(signatures, config) if n_new else np.zeros((0, 0), np.uint64)
+    pairs = _pairs_within_buckets(keys, config.max_bucket) if n_new else set()
+    archived_pairs: set[tuple[int, str]] = set()
+    if n_new and len(index.manifest["parts"]):
+        key_rows = pa.table({"band_key": keys.reshape(-1), "row": np.repeat(np.arange(n_new), keys.shape[1])})
+        matches = index.bands_matching(pc.unique(key_rows["band_key"]))
+        if matches.num_rows:
+            joined = matches.join(key_rows, "band_key", join_type="inner")
+            archived_pairs = set(zip(joined["row"].to_pylist(), joined["doc_id"].to_pylist()))
+    archived_ids = sorted({d for _, d in archived_pairs if d not in node_of and d not in removed})
+    if archived_ids:
+        for row in index.docs_by_id(pa.array(archived_ids, pa.string())).to_pylist():
+            archived_node(row)
+    for row, doc_id in archived_pairs:
+        if doc_id in node_of and node_of[doc_id] != row:
+            a, b = row, node_of[doc_id]
+            pairs.add((min(a, b), max(a, b)))
+
+    # 3. verification on the texts
+    to_verify = [p for p in pairs if p not in edges]
+    texts = _TextCache(fetch_texts, node_ids, config.shingle_words)
+    texts.prefetch({x for p in to_verify for x in p})
+
+    verified = 0
+    for a, b in to_verify:
+        sa, sb = texts.shingled(a), texts.shingled(b)
+        if sa is None or sb is None:
+            continue
+        result = verify(sa, sb, config)
+        if result is not None:
+            add_edge(a, b, *result)
+            verified += 1
+
+    # 4. clusters, kept copy, direct verification against it
+    duplicates: list[tuple[str, str, float, str]] = []
+    demotions: list[tuple[str, str, float, str]] = []
+    uf = _UnionFind(len(node_ids))
+    for a, b in edges:
+        uf.union(a, b)
+    clusters: dict[int, list[int]] = {}
+    for node in range(len(node_ids)):
+        clusters.setdefault(uf.find(node), []).append(node)
+
+    def rank(node: int):
+        return (truncated[node], -length[node], published[node], node_ids[node])
+
+    pending = [members for members in clusters.values() if len(members) > 1]
+    while pending:
+        members = sorted(pending.pop(), key=rank)
+        kept = members[0]
+        leftovers = []
+        for m in members[1:]:
+            edge = edges.get((min(m, kept), max(m, kept)))
+            if edge is None and text_hashes[m] == text_hashes[kept]:
+                edge = (1.0, "exact")
+            if edge is None:
+                sk, sm = texts.shingled(kept), texts.shingled(m)
+                result = verify(sk, sm, config) if sk is not None and sm is not None else None
+                if result is not None:
+                    edge = result
+            if edge is None:
+                leftovers.append(m)
+            elif m < n_new:
+                duplicates.append((node_ids[m], node_ids[kept], float(edge[0]), edge[1]))
+            elif kept < n_new:
+                demotions.append((node_ids[m], node_ids[kept], float(edge[0]), edge[1]))
+            # else: two archived kept documents stay as they were (the archive already judged them)
+        if len(leftovers) > 1:
+            sub = _UnionFind(len(node_ids))
+            left = set(leftovers)
+            for a, b in edges:
+                if a in left and b in left:
+                    sub.union(a, b)
+            groups: dict[int, list[int]] = {}
+            for m in leftovers:
+                groups.setdefault(sub.find(m), []).append(m)
+            pending.extend(g for g in groups.values() if len(g) > 1)
+
+    duplicate_ids = {d[0] for d in duplicates}
+    kept_rows = [i for i in range(n_new) if new_ids[i] not in duplicate_ids]
+    kept_table = candidates.select(["doc_id", "text_hash", "truncated", "length", "published"]).take(pa.array(kept_rows, pa.int64()))
+    kept_table = kept_table.cast(_DOCS_SCHEMA)
+    kept_keys = keys[kept_rows] if n_new else np.zeros((0, 0), np.uint64)
+    kept_ids = pa.array([new_ids[i] for i in kept_rows], pa.string())
+    bands_table = pa.table(
+        {
+            "band_key": pa.array(kept_keys.reshape(-1), pa.uint64()),
+            "doc_id": kept_ids.take(pa.array(np.repeat(np.arange(len(kept_rows), dtype=np.int64), kept_keys.shape[1] if kept_rows else 0))),
+        },
+        schema=_BANDS_SCHEMA,
+    )
+    stats = {
+        "documents": n_new,
+        "candidate_pairs": len(pairs),
+        "verified_pairs": verified,
+        "exact_pairs": sum(1 for e in edges.values() if e[1] == "exact"),
+        "duplicates": len(duplicates),
+        "demotions": len(demotions),
+        "archived_matched": len(node_ids) - n_new,
+    }
+    return DedupPlan(
+        duplicates=pa.Table.from_pylist(
+            [dict(zip(DUPLICATES_SCHEMA.names, d)) for d in duplicates], schema=DUPLICATES_SCHEMA
+        ),
+        demotions=pa.Table.from_pylist([dict(zip(DEMOTIONS_SCHEMA.names, d)) for d in demotions], schema=DEMOTIONS_SCHEMA),
+        new_kept=kept_table,
+        new_bands=bands_table,
+        config=config,
+        stats=stats,
+    )
+
+
+class _TextCache:
+    """Shingled texts of the nodes, fetched in bulk first, then lazily (pairs met only through a chain)."""
+
+    def __init__(self, fetch_texts, node_ids: list[str], n: int):
+        self.fetch_texts, self.node_ids, self.n = fetch_texts, node_ids, n
+        self.cache: dict[int, _Shingled | None] = {}
+
+    def prefetch(self, nodes: set[int]) -> None:
+        nodes = {x for x in nodes if x not in self.cache}
+        texts = _fetch(self.fetch_texts, {self.node_ids[x] for x in nodes})
+        for x in nodes:
+            text = texts.get(self.node_ids[x])
+            self.cache[x] = _shingled(text, self.n) if text is not None else None
+
+    def shingled(self, node: int) -> _Shingled | None:
+        if node not in self.cache:
+            self.prefetch({node})
+        return self.cache[node]
+
+
+def _fetch(fetch_texts: Callable[[list[str]], dict[str, str]], doc_ids: set[str]) -> dict[str, str]:
+    if not doc_ids:
+        return {}
+    return dict(fetch_texts(sorted(doc_ids)) or {})
+
+
+def _ts_int(value) -> int:
+    if value is None:
+        return _FAR_FUTURE
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1_000_000)
+    return int(value)
+
+
+def _timestamps(column) -> list[int]:
+    if pa.types.is_timestamp(column.type):
+        values = column.cast(pa.timestamp("us", tz=column.type.tz)).cast(pa.int64()).to_pylist()
+    else:
+        values = column.to_pylist()
+    return [_FAR_FUTURE if v is None else _ts_int(v) for v in values]
+
+
+CANDIDATES_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("text_hash", pa.uint64()),
+        ("minhash", pa.list_(pa.uint32())),
+        ("truncated", pa.bool_()),
+        ("length", pa.int64()),
+        ("published", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def candidates_table(rows: Iterable[tuple[Document, Fingerprint]]) -> pa.Table:
+    """The ``plan`` input for (document, fingerprint) pairs; ``length`` is the cleaned text's words."""
+    records = [
+        {
+            "doc_id": doc.doc_id,
+            "text_hash": fp.text_hash,
+            "minhash": fp.minhash.tolist(),
+            "truncated": doc.truncated,
+            "length": fp.length,
+            "published": doc.published,
+        }
+        for doc, fp in rows
+    ]
+    return pa.Table.from_pylist(records, schema=CANDIDATES_SCHEMA)

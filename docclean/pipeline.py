@@ -1,0 +1,665 @@
+"""The pipeline as plain functions over batches, with no Prefect in it (flows/ composes these).
+
+A run goes through four steps; only the two global ones need to see all documents, and they see only
+small columns (line hashes, signatures), so batches can run in other processes or on other machines:
+
+1. ``process_batch``   per batch: read -> normalize -> extract -> boilerplate -> repair; staged to Parquet.
+2. ``plan_chrome``      global: lines that recur across documents of one site (this run and earlier ones).
+3. ``finalize_batch``  per batch: strip those lines, detect language, fingerprint for dedup; staged.
+4. ``plan_dedup`` + ``commit_run``  global: clusters of copies, then one atomic commit of every table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+import time
+import traceback
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import __version__
+from .archive import DOCUMENTS_SCHEMA, DUPLICATES_SCHEMA, REJECTS_SCHEMA, RUNS_SCHEMA, Archive, file_metadata
+from .config import Config
+from .document import Document, Edit, StageStats
+
+PIPELINE_VERSION = __version__
+MAX_REJECT_RAW_BYTES = 32 * 1024 * 1024  # raw bytes kept in a reject row; the source path and sha256 always
+
+
+class AccountingError(RuntimeError):
+    """Inputs != documents + duplicates + rejects + skipped: a document would have been lost."""
+
+
+class DocumentTimeout(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-document chain
+# --------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """SIGALRM-based limit; only possible on the main thread (elsewhere the limit is not enforced)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise DocumentTimeout()
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class Stages:
+    """The per-document stages, resolved once per process (some load tables or models)."""
+
+    config: Config
+    repair_model: object | None = None
+    stats: dict[str, StageStats] = field(default_factory=dict)
+
+    def chain(self) -> list[tuple[str, Callable[[Document], tuple[Document, list[Edit]]]]]:
+        from . import boilerplate, extract, normalize, repair
+
+        c = self.config
+        steps = [
+            ("normalize", lambda d: normalize.normalize(d, c.normalize)),
+            ("extract", lambda d: extract.extract(d, c.extract)),
+            ("normalize_text", lambda d: normalize.normalize(d, c.normalize) if d.content_type == "html" else (d, [])),
+        ]
+        if c.boilerplate.enabled:
+            steps.append(("boilerplate", lambda d: boilerplate.strip_boilerplate(d, c.boilerplate)))
+        if c.repair.mode != "off":
+            steps.append(("repair", lambda d: repair.repair(d, c.repair, self.repair_model)))
+        return steps
+
+    def run(self, doc: Document, steps=None) -> Document:
+        for name, fn in steps or self.chain():
+            if doc.rejected:
+                break
+            stats = self.stats.setdefault(name, StageStats())
+            t0 = time.perf_counter()
+            try:
+                doc, edits = fn(doc)
+            except DocumentTimeout:
+                raise
+            except Exception as exc:  # a bug or a pathological input in one stage rejects one document
+                doc = doc.reject("stage_error", f"{name}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+                edits = []
+            stats.seconds += time.perf_counter() - t0
+            stats.documents += 1
+            stats.count(edits)
+            if doc.rejected:
+                stats.rejected += 1
+        return doc
+
+
+def clean_document(doc: Document, config: Config | None = None, stages: Stages | None = None) -> Document:
+    """Run every per-document stage (normalize, extract, boilerplate, repair, language) on one document.
+
+    The cross-document steps (repeated-line chrome, dedup) need a corpus and run in the batch functions."""
+    from . import language
+
+    stages = stages or Stages(config or Config())
+    doc = stages.run(doc)
+    if not doc.rejected:
+        doc, _ = language.detect(doc, stages.config.language)
+    return doc
+
+
+# --------------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------------
+
+
+def _removals(doc: Document) -> list[dict]:
+    return [{"rule": r.rule, "text": r.text, "stage": r.stage} for r in doc.removed]
+
+
+def document_row(doc: Document, run_id: str, now: datetime) -> dict:
+    return {
+        "doc_id": doc.doc_id,
+        "source_path": doc.source_path,
+        "source_sha256": doc.source_sha256,
+        "source_mtime": doc.source_mtime,
+        "url": doc.url,
+        "title": doc.title,
+        "published": doc.published,
+        "author": doc.author,
+        "publisher": doc.publisher,
+        "dateline": doc.dateline,
+        "language": doc.language,
+        "language_score": doc.language_score,
+        "text": doc.text,
+        "chars": len(doc.text),
+        "truncated": doc.truncated,
+        "content_type": doc.content_type,
+        "encoding": doc.encoding,
+        "removed": _removals(doc),
+        "repairs": [asdict(r) for r in doc.repairs],
+        "fixes": [{"rule": f.rule, "detail": f.detail, "stage": f.stage} for f in doc.fixes],
+        "duplicate_of": doc.duplicate_of,
+        "run_id": run_id,
+        "pipeline_version": PIPELINE_VERSION,
+        "processed_at": now,
+    }
+
+
+def reject_row(doc: Document, run_id: str, now: datetime) -> dict:
+    raw = doc.raw or b""
+    if not raw and (doc.text or doc.html):
+        raw = (doc.html or doc.text).encode("utf-8", "surrogatepass")
+    return {
+        "doc_id": doc.doc_id,
+        "source_path": doc.source_path,
+        "source_sha256": doc.source_sha256,
+        "source_mtime": doc.source_mtime,
+        "url": doc.url,
+        "reason": doc.reject_reason or "unknown",
+        "detail": doc.reject_detail,
+        "language": doc.language,
+        "content_type": doc.content_type,
+        "encoding": doc.encoding,
+        "raw": raw[:MAX_REJECT_RAW_BYTES],
+        "raw_size": len(raw),
+        "raw_truncated": len(raw) > MAX_REJECT_RAW_BYTES,
+        "text": doc.text or None,
+        "removed": _removals(doc),
+        "run_id": run_id,
+        "pipeline_version": PIPELINE_VERSION,
+        "processed_at": now,
+    }
+
+
+def _doc_from_row(row: dict) -> Document:
+    from .document import Fix, Removal, Repair
+
+    return Document(
+        doc_id=row["doc_id"], source_path=row["source_path"], source_sha256=row["source_sha256"],
+        source_mtime=row["source_mtime"], content_type=row["content_type"] or "text", encoding=row["encoding"],
+        text=row["text"] or "", url=row["url"], title=row["title"], published=row["published"],
+        author=row["author"], publisher=row["publisher"], dateline=row["dateline"], language=row["language"],
+        language_score=row["language_score"], truncated=bool(row["truncated"]),
+        removed=tuple(Removal(**r) for r in row["removed"] or ()),
+        repairs=tuple(Repair(**r) for r in row["repairs"] or ()),
+        fixes=tuple(Fix(**f) for f in row["fixes"] or ()),
+    )
+
+
+# Staged rows carry what the global steps need, next to the document columns.
+STAGE_A_SCHEMA = DOCUMENTS_SCHEMA.append(pa.field("site", pa.string()))
+STAGE_B_SCHEMA = STAGE_A_SCHEMA.append(pa.field("text_hash", pa.uint64())).append(
+    pa.field("minhash", pa.list_(pa.uint64()))
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Batches
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchSummary:
+    batch: int
+    inputs: int = 0
+    staged: int = 0
+    rejects: int = 0
+    skipped: int = 0
+    bytes_read: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    removals_by_rule: dict[str, int] = field(default_factory=dict)
+    repairs_by_rule: dict[str, int] = field(default_factory=dict)
+    languages: dict[str, int] = field(default_factory=dict)
+    chars_before: int = 0
+    chars_after: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+
+    def merge_stats(self, stats: dict[str, StageStats]) -> None:
+        for name, s in stats.items():
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + s.seconds
+
+
+def plan_batches(sources: list, batch_size: int) -> list[list]:
+    """Group files into batches of about ``batch_size`` documents. A container (jsonl, warc) counts by its
+    size against the average document, so one big file doesn't make one giant batch of small ones."""
+    batches: list[list] = []
+    current: list = []
+    weight = 0.0
+    for src in sources:
+        name = src.rel.lower()
+        w = max(1.0, src.size / 8192) if any(s in name for s in (".jsonl", ".warc")) else 1.0
+        if current and weight + w > batch_size:
+            batches.append(current)
+            current, weight = [], 0.0
+        current.append(src)
+        weight += w
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _write_stage(table_rows: list[dict], schema: pa.Schema, path: Path) -> None:
+    table = pa.Table.from_pylist(table_rows, schema=schema)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd", compression_level=1)
+    tmp.replace(path)
+
+
+def process_batch(input_root: str | Path, sources: list, config: Config, work_dir: str | Path, batch: int,
+                  run_id: str, known_ids: set[str] | None = None, state_dir: str | Path | None = None) -> BatchSummary:
+    """Step 1 for one batch of source files: read and clean each document, stage the results."""
+    from . import chrome, read
+    from . import repair as repair_mod
+
+    t_start = time.perf_counter()
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(timezone.utc)
+    summary = BatchSummary(batch=batch)
+    known_ids = known_ids or set()
+    root = Path(input_root)
+
+    docs: list[Document] = []
+    for src in sources:
+        summary.bytes_read += src.size
+        for doc in read.read_source(root, src, config.read):
+            summary.inputs += 1
+            if doc.doc_id in known_ids:
+                summary.skipped += 1
+                continue
+            docs.append(doc)
+
+    model = None
+    if config.repair.mode != "off":
+        model = repair_mod.RepairModel.load(Path(state_dir) if state_dir else None)
+    stages = Stages(config, repair_model=model)
+    steps = stages.chain()
+    if model is not None:
+        # Learn substitution pairs from the whole batch first: evidence from several documents is stronger.
+        pre = [s for s in steps if s[0] not in ("repair",)]
+        cleaned = []
+        for doc in docs:
+            cleaned.append(_run_with_limit(stages, doc, pre, config))
+        model.learn(d.text for d in cleaned if not d.rejected)
+        rest = [s for s in steps if s[0] == "repair"]
+        docs = [d if d.rejected else _run_with_limit(stages, d, rest, config) for d in cleaned]
+    else:
+        docs = [_run_with_limit(stages, d, steps, config) for d in docs]
+
+    kept_rows, reject_rows, line_tables = [], [], []
+    for doc in docs:
+        if doc.rejected:
+            reject_rows.append(reject_row(doc, run_id, now))
+            summary.rejects_by_reason[doc.reject_reason] = summary.rejects_by_reason.get(doc.reject_reason, 0) + 1
+            continue
+        row = document_row(doc, run_id, now)
+        site = chrome.site_key(doc)
+        row["site"] = site
+        kept_rows.append(row)
+        line_tables.append(chrome.line_keys(doc, config.chrome))
+    summary.staged = len(kept_rows)
+    summary.rejects = len(reject_rows)
+    summary.merge_stats(stages.stats)
+    for s in stages.stats.values():
+        for rule, n in s.by_rule.items():
+            summary.removals_by_rule[rule] = summary.removals_by_rule.get(rule, 0) + n
+    _write_stage(kept_rows, STAGE_A_SCHEMA, work / f"a-{batch:05d}.parquet")
+    _write_stage(reject_rows, REJECTS_SCHEMA, work / f"rejects-a-{batch:05d}.parquet")
+    if line_tables:
+        pq.write_table(pa.concat_tables(line_tables), work / f"lines-{batch:05d}.parquet", compression="zstd",
+                       compression_level=1)
+    summary.seconds = time.perf_counter() - t_start
+    return summary
+
+
+def _run_with_limit(stages: Stages, doc: Document, steps, config: Config) -> Document:
+    try:
+        with _time_limit(config.run.doc_timeout_seconds):
+            return stages.run(doc, steps)
+    except DocumentTimeout:
+        return doc.reject("timeout", f"cleaning took longer than {config.run.doc_timeout_seconds:g} s")
+
+
+def plan_chrome(work_dir: str | Path, state_dir: Path, config: Config):
+    from . import chrome
+    import pyarrow.dataset as pds
+
+    files = sorted(str(p) for p in Path(work_dir).glob("lines-*.parquet"))
+    if not files:
+        return None
+    return chrome.plan(pds.dataset(files, format="parquet"), state_dir, config.chrome)
+
+
+def finalize_batch(work_dir: str | Path, batch: int, config: Config, chrome_set=None) -> BatchSummary:
+    """Step 3 for one batch: strip cross-document chrome, detect language, fingerprint, stage again."""
+    from . import chrome, dedup, language
+
+    work = Path(work_dir)
+    summary = BatchSummary(batch=batch)
+    t0 = time.perf_counter()
+    table = pq.read_table(work / f"a-{batch:05d}.parquet", schema=STAGE_A_SCHEMA)
+    now = datetime.now(timezone.utc)
+    kept, rejects = [], []
+    seconds = Counter()
+    for row in table.to_pylist():
+        site = row.pop("site")
+        doc = _doc_from_row(row)
+        t = time.perf_counter()
+        if chrome_set is not None and config.chrome.enabled:
+            doc, edits = chrome.strip_repeated_lines(doc, chrome_set, config.chrome)
+            for e in edits:
+                summary.removals_by_rule[e.rule] = summary.removals_by_rule.get(e.rule, 0) + 1
+        seconds["chrome"] += time.perf_counter() - t
+        t = time.perf_counter()
+        if not doc.text.strip():
+            doc = doc.reject("empty_after_cleaning", "every line was boilerplate or chrome")
+        else:
+            doc, _ = language.detect(doc, config.language)
+        seconds["language"] += time.perf_counter() - t
+        if doc.rejected:
+            rejects.append(reject_row(doc, row["run_id"], now))
+            summary.rejects_by_reason[doc.reject_reason] = summary.rejects_by_reason.get(doc.reject_reason, 0) + 1
+            continue
+        t = time.perf_counter()
+        out = document_row(doc, row["run_id"], row["processed_at"] or now)
+        out["site"] = site
+        if config.dedup.enabled:
+            fp = dedup.fingerprint(doc.text, config.dedup)
+            out["text_hash"] = fp.text_hash
+            out["minhash"] = [int(x) for x in fp.minhash]
+        seconds["fingerprint"] += time.perf_counter() - t
+        kept.append(out)
+        summary.languages[doc.language] = summary.languages.get(doc.language, 0) + 1
+        summary.chars_after += len(doc.text)
+        summary.chars_before += len(doc.text) + sum(len(r.text) + 1 for r in doc.removed)
+        summary.truncated += int(doc.truncated)
+        for r in doc.repairs:
+            key = f"{r.original} -> {r.replacement}"
+            summary.repairs_by_rule[key] = summary.repairs_by_rule.get(key, 0) + 1
+    _write_stage(kept, STAGE_B_SCHEMA, work / f"b-{batch:05d}.parquet")
+    _write_stage(rejects, REJECTS_SCHEMA, work / f"rejects-b-{batch:05d}.parquet")
+    summary.staged = len(kept)
+    summary.rejects = len(rejects)
+    summary.stage_seconds = dict(seconds)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# Global dedup and the commit
+# --------------------------------------------------------------------------------------------------
+
+
+def _stage_b_files(work: Path) -> list[Path]:
+    return sorted(work.glob("b-*.parquet"))
+
+
+def make_text_fetcher(archive: Archive, work_dir: Path) -> Callable[[list[str]], dict[str, str]]:
+    """Cleaned texts by doc_id, from this run's staged batches and from the archive (for verification)."""
+
+    def fetch(doc_ids: list[str]) -> dict[str, str]:
+        wanted = pa.array(sorted(set(doc_ids)), pa.string())
+        out: dict[str, str] = {}
+        sources = [pq.ParquetFile(p) for p in _stage_b_files(work_dir)] + [pq.ParquetFile(p) for p in archive.files("documents")]
+        for f in sources:
+            t = f.read(columns=["doc_id", "text"])
+            t = t.filter(pc.is_in(t.column("doc_id"), value_set=wanted))
+            out.update(zip(t.column("doc_id").to_pylist(), t.column("text").to_pylist()))
+            if len(out) >= len(wanted):
+                break
+        return out
+
+    return fetch
+
+
+def plan_dedup(archive: Archive, work_dir: str | Path, config: Config):
+    from . import dedup
+
+    work = Path(work_dir)
+    cols = ["doc_id", "text_hash", "minhash", "truncated", "chars", "published"]
+    files = _stage_b_files(work)
+    parts = [pq.read_table(p, columns=cols, schema=STAGE_B_SCHEMA) for p in files]
+    candidates = pa.concat_tables(parts) if parts else STAGE_B_SCHEMA.empty_table().select(cols)
+    candidates = candidates.rename_columns(["doc_id", "text_hash", "minhash", "truncated", "length", "published"])
+    return dedup.plan(candidates, archive.state_dir, config.dedup, make_text_fetcher(archive, work))
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    input_root: str
+    archive: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    inputs: int = 0
+    documents: int = 0
+    duplicates: int = 0
+    rejects: int = 0
+    skipped: int = 0
+    demoted: int = 0
+    bytes_read: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    removals_by_rule: dict[str, int] = field(default_factory=dict)
+    repairs_by_pair: dict[str, int] = field(default_factory=dict)
+    languages: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    chars_before: int = 0
+    chars_after: int = 0
+    truncated: int = 0
+    top_removed_lines: list[tuple[str, str, int]] = field(default_factory=list)
+    recovered: dict[str, int] = field(default_factory=dict)
+
+    def add(self, s: BatchSummary) -> None:
+        self.inputs += s.inputs
+        self.skipped += s.skipped
+        self.bytes_read += s.bytes_read
+        self.chars_before += s.chars_before
+        self.chars_after += s.chars_after
+        self.truncated += s.truncated
+        for mine, theirs in (
+            (self.rejects_by_reason, s.rejects_by_reason),
+            (self.removals_by_rule, s.removals_by_rule),
+            (self.repairs_by_pair, s.repairs_by_rule),
+            (self.languages, s.languages),
+            (self.stage_seconds, s.stage_seconds),
+        ):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+
+    @property
+    def balanced(self) -> bool:
+        return self.inputs == self.documents + self.duplicates + self.rejects + self.skipped
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["started_at"] = self.started_at.isoformat()
+        d["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return json.dumps(d, indent=2, sort_keys=True)
+
+
+def _drop_stage_columns(table: pa.Table) -> pa.Table:
+    return table.drop_columns([c for c in ("site", "text_hash", "minhash") if c in table.column_names])
+
+
+def commit_run(archive: Archive, txn, work_dir: str | Path, report: RunReport, config: Config,
+               chrome_set=None, dedup_plan=None, repair_model=None) -> RunReport:
+    """Step 4: split staged rows into documents and duplicates, apply demotions, check the accounting,
+    stage the state for later runs, and commit everything in one atomic step."""
+    work = Path(work_dir)
+    dup_info: dict[str, tuple[str, float, str]] = {}
+    if dedup_plan is not None:
+        for r in dedup_plan.duplicates.to_pylist():
+            dup_info[r["doc_id"]] = (r["duplicate_of"], r["similarity"], r["method"])
+
+    top_removed: Counter = Counter()
+    for path in _stage_b_files(work):
+        table = pq.read_table(path, schema=STAGE_B_SCHEMA)
+        ids = table.column("doc_id").to_pylist()
+        is_dup = pa.array([i in dup_info for i in ids], pa.bool_())
+        kept = _drop_stage_columns(table.filter(pc.invert(is_dup)))
+        dups = _drop_stage_columns(table.filter(is_dup))
+        if dups.num_rows:
+            info = [dup_info[i] for i in dups.column("doc_id").to_pylist()]
+            dups = dups.set_column(dups.schema.get_field_index("duplicate_of"), "duplicate_of", pa.array([i[0] for i in info], pa.string()))
+            dups = dups.append_column("similarity", pa.array([i[1] for i in info], pa.float32()))
+            dups = dups.append_column("method", pa.array([i[2] for i in info], pa.string()))
+        txn.add("documents", kept)
+        txn.add("duplicates", dups)
+        report.documents += kept.num_rows
+        report.duplicates += dups.num_rows
+        for removed in kept.column("removed").to_pylist():
+            for r in removed or ():
+                top_removed[(r["rule"], r["text"][:200])] += 1
+    for path in sorted(work.glob("rejects-*.parquet")):
+        rejects = pq.read_table(path, schema=REJECTS_SCHEMA)
+        txn.add("rejects", rejects)
+        report.rejects += rejects.num_rows
+
+    if dedup_plan is not None and dedup_plan.demotions.num_rows:
+        report.demoted = _apply_demotions(archive, txn, dedup_plan.demotions, report.run_id)
+
+    report.top_removed_lines = [(rule, text, n) for (rule, text), n in top_removed.most_common(10)]
+    if not report.balanced:
+        raise AccountingError(
+            f"inputs {report.inputs} != documents {report.documents} + duplicates {report.duplicates} "
+            f"+ rejects {report.rejects} + already archived {report.skipped}: refusing to commit"
+        )
+
+    state_stage = txn.root / "files" / "_state"
+    state_stage.mkdir(parents=True, exist_ok=True)
+    if chrome_set is not None:
+        chrome_set.save_state(state_stage)
+    if dedup_plan is not None:
+        dedup_plan.save_state(state_stage)
+    if repair_model is not None:
+        repair_model.save_pairs(state_stage)
+    for p in sorted(state_stage.rglob("*")):
+        if p.is_file() and not p.name.endswith(".tmp"):
+            rel = p.relative_to(txn.root / "files").as_posix()
+            txn._moves.append((f"_txn/{txn.run_id}/files/{rel}", rel))
+
+    report.finished_at = datetime.now(timezone.utc)
+    txn.add("runs", pa.Table.from_pylist([_run_row(report, config)], schema=RUNS_SCHEMA))
+    txn.commit()
+    return report
+
+
+def _apply_demotions(archive: Archive, txn, demotions: pa.Table, run_id: str) -> int:
+    """An archived kept copy for which a better copy arrived becomes a duplicate of it (kept, not lost)."""
+    rows = {r["old_doc_id"]: r for r in demotions.to_pylist()}
+    moved = 0
+    for rel, table in archive.files_containing("documents", rows).items():
+        ids = table.column("doc_id").to_pylist()
+        mask = pa.array([i in rows for i in ids], pa.bool_())
+        demoted = table.filter(mask)
+        txn.replace_file(rel, table.filter(pc.invert(mask)))
+        info = [rows[i] for i in demoted.column("doc_id").to_pylist()]
+        demoted = demoted.set_column(demoted.schema.get_field_index("duplicate_of"), "duplicate_of",
+                                     pa.array([r["new_doc_id"] for r in info], pa.string()))
+        demoted = demoted.append_column("similarity", pa.array([r["similarity"] for r in info], pa.float32()))
+        demoted = demoted.append_column("method", pa.array([r["method"] for r in info], pa.string()))
+        txn.add("duplicates", demoted.cast(DUPLICATES_SCHEMA))
+        moved += demoted.num_rows
+    return moved
+
+
+def _run_row(report: RunReport, config: Config) -> dict:
+    from .archive import SCHEMA_VERSION
+
+    return {
+        "run_id": report.run_id,
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "input_root": report.input_root,
+        "inputs": report.inputs,
+        "documents": report.documents,
+        "duplicates": report.duplicates,
+        "rejects": report.rejects,
+        "skipped_already_archived": report.skipped,
+        "demoted": report.demoted,
+        "removals_by_rule": list(report.removals_by_rule.items()),
+        "rejects_by_reason": list(report.rejects_by_reason.items()),
+        "languages": list(report.languages.items()),
+        "config": config.to_json(),
+        "pipeline_version": PIPELINE_VERSION,
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# A whole run, with a pluggable way to map batch functions (plain loop here; Prefect tasks in flows/)
+# --------------------------------------------------------------------------------------------------
+
+Mapper = Callable[[Callable, list[tuple]], list]
+
+
+def serial_map(fn: Callable, arg_tuples: list[tuple]) -> list:
+    return [fn(*args) for args in arg_tuples]
+
+
+def run(input_root: str | Path, output: str | Path, config: Config | None = None, *,
+        map_process: Mapper = serial_map, map_finalize: Mapper = serial_map,
+        log: Callable[[str], None] = lambda msg: None, run_id: str | None = None) -> RunReport:
+    """Clean every document under ``input_root`` into the archive at ``output``."""
+    from . import read
+    from .archive import new_run_id
+
+    config = config or Config()
+    input_root, archive = Path(input_root), Archive(output)
+    if not input_root.is_dir():
+        raise FileNotFoundError(f"input folder {input_root} does not exist or is not a folder")
+    run_id = run_id or new_run_id()
+    report = RunReport(run_id=run_id, input_root=str(input_root), archive=str(archive.root),
+                       started_at=datetime.now(timezone.utc))
+    with archive.lock(on_wait=lambda: log(f"waiting for another run to release {archive.root}/_lock")):
+        report.recovered = archive.recover()
+        if any(report.recovered.values()):
+            log(f"recovered from an interrupted run: {report.recovered}")
+        meta = file_metadata(run_id, PIPELINE_VERSION, config.to_json())
+        txn = archive.begin(run_id, meta, compression=config.archive.compression,
+                            compression_level=config.archive.compression_level,
+                            row_group_size=config.archive.row_group_size)
+        try:
+            work = txn.stage_path("batches")
+            work.mkdir(parents=True, exist_ok=True)
+            sources = read.discover(input_root, config.read)
+            batches = plan_batches(sources, config.run.batch_size)
+            known = archive.known_doc_ids()
+            log(f"run {run_id}: {len(sources)} files in {len(batches)} batches; {len(known)} documents already archived")
+            summaries = map_process(process_batch, [
+                (input_root, b, config, work, i, run_id, known, archive.state_dir) for i, b in enumerate(batches)
+            ])
+            for s in summaries:
+                report.add(s)
+            chrome_set = plan_chrome(work, archive.state_dir, config) if config.chrome.enabled else None
+            finals = map_finalize(finalize_batch, [(work, i, config, chrome_set) for i in range(len(batches))])
+            for s in finals:
+                report.add(s)
+            dedup_plan = plan_dedup(archive, work, config) if config.dedup.enabled else None
+            commit_run(archive, txn, work, report, config, chrome_set, dedup_plan)
+        except BaseException:
+            txn.abort()
+            raise
+    log(f"run {run_id}: {report.inputs} inputs -> {report.documents} documents, {report.duplicates} duplicates, "
+        f"{report.rejects} rejects, {report.skipped} already archived")
+    return report

@@ -1,0 +1,479 @@
+"""Repair: undo an "article spinner" that swapped words for synonyms, even inside longer words.
+
+The spinner replaced ``end`` by ``conclude`` everywhere it found it, so ``intends`` became
+``intconcludes``; it also swapped whole words (``make sense`` -> ``build sense``). Two repairs:
+
+- ``spinner_inword``: a token that is no English word splits as prefix + X + suffix, where prefix + Y +
+  suffix is a frequent word and Y -> X is a substitution a thesaurus allows. The strongest evidence is the
+  corpus itself: a spinner uses one dictionary, so a pair that explains several *different* damaged words
+  (``end -> conclude``: intends, independent, spending) is almost certainly real. ``RepairModel.learn``
+  gathers that evidence, ``save_pairs`` keeps it from run to run, with a ``status`` column people can set
+  to ``approved`` / ``rejected``.
+- ``spinner_phrase``: a real word in a context where the original fits and it doesn't: ``build sense``
+  (word-pair counts say ``make sense``) or ``the necessary for`` (an adjective where a noun must stand).
+  Only attempted in documents that already show in-word spinner damage: a wrong repair is worse than a
+  missed one, and clean text then stays untouched.
+
+Names, URLs, numbers, code and text in another language are never touched: tokens with digits, internal
+capitals, non-ASCII letters or URL/code punctuation are skipped, and a text (or line) whose words are
+mostly not English is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import os
+import re
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+from wordfreq import get_frequency_dict
+
+from .config import RepairConfig
+from .document import Document, Edit, Repair
+
+DATA = Path(__file__).resolve().parent / "data"
+PAIRS_FILE = "repair_pairs.parquet"
+
+# A token is "not a word" below this Zipf frequency (wordfreq keeps rare names above it, e.g. Zaventem 1.3).
+UNKNOWN_ZIPF = 1.0
+MIN_REPAIRED_ZIPF = 2.5  # the restored word must be a reasonably common word
+MIN_TOKEN_LEN = 5
+MIN_SUBSTITUTE_LEN = 3
+ENGLISH_SHARE = 0.6  # share of tokens that must be English words for the text to count as English
+BIGRAM_FLOOR = 3_000_000  # below the smallest count the word-pair table keeps (6.4M)
+
+_CHUNK = re.compile(r"\S+")
+_TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)*")
+_NOT_PROSE = re.compile(r"://|www\.|@|_|[/\\=<>{}\[\]|#$%^*~`]|[A-Za-z]\.[A-Za-z]|\d")
+_INNER_CAPITAL = re.compile(r"[a-z][A-Z]")
+_SENTENCE_END = re.compile(r"[.!?:\"\u201c\u201d]\s*$")
+_DETERMINERS = frozenset("the a an this that these those any no every each its his her their our your my".split())
+# Words a spinner leaves alone and whose neighbour statistics say little about a swap.
+FUNCTION_WORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below
+between both but by can could did do does doing down during each either few for from further had has have
+having he her here hers herself him himself his how i if in into is it its itself just me more most my
+myself neither no nor not now of off on once only or other our ours ourselves out over own same she should
+so some such than that the their theirs them themselves then there these they this those through to too
+under until up upon very was we were what when where which while who whom whose why will with would yet you
+your yours yourself yourselves one ones may might must shall us via per
+""".split())
+_FUNCTION_AFTER = frozenset(
+    "for to of in on at by with from about into over than and or as is was are were that which".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    start: int
+    end: int
+    text: str
+    lower: str
+    prev: str | None  # the word before, when only a space separates them (context for word pairs)
+    next: str | None
+    sentence_start: bool
+    skip: bool  # inside a URL, code, number or other non-prose chunk
+
+
+def tokenize(text: str) -> list[Token]:
+    raw: list[tuple[int, int, str, bool, bool]] = []
+    for chunk in _CHUNK.finditer(text):
+        c = chunk.group()
+        skip = bool(_NOT_PROSE.search(c)) or not c.isascii()
+        for m in _TOKEN.finditer(c):
+            start = chunk.start() + m.start()
+            before = text[max(0, start - 3) : start]
+            sentence_start = start == 0 or bool(_SENTENCE_END.search(before)) or "\n" in before
+            raw.append((start, chunk.start() + m.end(), m.group(), skip or bool(_INNER_CAPITAL.search(m.group())), sentence_start))
+    tokens = []
+    for i, (start, end, word, skip, sentence_start) in enumerate(raw):
+        prev = raw[i - 1][2].lower() if i and text[raw[i - 1][1] : start] == " " else None
+        nxt = raw[i + 1][2].lower() if i + 1 < len(raw) and text[end : raw[i + 1][0]] == " " else None
+        tokens.append(Token(start, end, word, word.lower(), prev, nxt, sentence_start, skip))
+    return tokens
+
+
+def _match_case(word: str, like: str) -> str:
+    if like.isupper() and len(like) > 1:
+        return word.upper()
+    if like[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word
+
+
+@dataclass
+class PairEvidence:
+    words: set[str]  # distinct damaged tokens this pair explains
+    occurrences: int = 0
+    status: str = "auto"  # auto | approved | rejected
+
+
+class RepairModel:
+    """Vocabulary, thesaurus, word-pair counts, and substitution pairs learned from the corpus."""
+
+    def __init__(self, freq: dict[str, float], synonyms: dict[str, str], bigrams: dict[str, int],
+                 adjectives: frozenset[str], nouns: frozenset[str]):
+        self._freq = freq
+        self._synonyms = synonyms  # substitute -> "orig,orig,..." (split lazily: most are never asked for)
+        self._bigrams = bigrams
+        self._adjectives = adjectives
+        self._nouns = nouns
+        self.pairs: dict[tuple[str, str], PairEvidence] = {}  # (original, substitute) -> evidence
+        self._learned_by_substitute: dict[str, set[str]] = defaultdict(set)  # only pairs outside the thesaurus
+        self.excluded_pairs: frozenset[tuple[str, str]] = frozenset()  # for held-out evaluation only
+
+    # ---- loading -------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, state_dir: Path | None = None) -> "RepairModel":
+        model = cls(get_frequency_dict("en", "best"), *_load_tables())
+        if state_dir is not None and (Path(state_dir) / PAIRS_FILE).exists():
+            model._load_pairs(Path(state_dir) / PAIRS_FILE)
+        return model
+
+    def _load_pairs(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        for row in pq.read_table(path).to_pylist():
+            self._add_pair(row["original"], row["substitute"], PairEvidence(
+                set(row["examples"] or ()), int(row["occurrences"] or 0), row["status"] or "auto"))
+
+    def _add_pair(self, original: str, substitute: str, evidence: PairEvidence) -> PairEvidence:
+        self.pairs[(original, substitute)] = evidence
+        if not self._in_thesaurus(original, substitute):
+            self._learned_by_substitute[substitute].add(original)
+        return evidence
+
+    def save_pairs(self, state_dir: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = [
+            {"original": o, "substitute": s, "distinct_words": len(e.words), "occurrences": e.occurrences,
+             "in_thesaurus": self._in_thesaurus(o, s), "status": e.status, "examples": sorted(e.words)[:50]}
+            for (o, s), e in sorted(self.pairs.items(), key=lambda kv: (-len(kv[1].words), kv[0]))
+        ]
+        schema = pa.schema([("original", pa.string()), ("substitute", pa.string()), ("distinct_words", pa.int32()),
+                            ("occurrences", pa.int64()), ("in_thesaurus", pa.bool_()), ("status", pa.string()),
+                            ("examples", pa.list_(pa.string()))])
+        state_dir = Path(state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".repair_pairs.", suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+            os.replace(tmp, state_dir / PAIRS_FILE)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # ---- lookups -------------------------------------------------------------------------------------
+    def zipf(self, word: str) -> float:
+        f = self._freq.get(word)
+        return math.log10(f) + 9 if f else 0.0
+
+    def originals_for(self, substitute: str) -> list[str]:
+        listed = self._synonyms.get(substitute)
+        out = listed.split(",") if listed else []
+        for o in self._learned_by_substitute.get(substitute, ()):
+            if o not in out:
+                out.append(o)
+        if self.excluded_pairs:
+            out = [o for o in out if (o, substitute) not in self.excluded_pairs]
+        return out
+
+    def _in_thesaurus(self, original: str, substitute: str) -> bool:
+        listed = self._synonyms.get(substitute)
+        return bool(listed) and original in listed.split(",")
+
+    def _bigram(self, w1: str | None, w2: str | None) -> int | None:
+        if w1 is None or w2 is None:
+            return None
+        return self._bigrams.get(f"{w1} {w2}", 0)
+
+    # ---- learning ------------------------------------------------------------------------------------
+    def learn(self, texts: Iterable[str]) -> None:
+        """Count, for each substitution pair, the distinct damaged words it explains across ``texts``."""
+        for text in texts:
+            tokens = tokenize(text)
+            if not self._is_english(tokens):
+                continue
+            for tok in tokens:
+                if not self._damage_suspect(tok):
+                    continue
+                for cand in self._inword_candidates(tok.lower):
+                    ev = self.pairs.get((cand.original, cand.substitute)) or self._add_pair(
+                        cand.original, cand.substitute, PairEvidence(set()))
+                    ev.words.add(tok.lower)
+                    ev.occurrences += 1
+
+    # ---- repairing -----------------------------------------------------------------------------------
+    def repair_text(self, text: str, mode: str = "fix", min_confidence: float = 0.9,
+                    language: str | None = None) -> tuple[str, list[Repair]]:
+        """Repairs with confidence >= ``min_confidence``; applied to the text when ``mode == "fix"``."""
+        if mode == "off" or not text or (language not in (None, "en", "und")):
+            return text, []
+        tokens = tokenize(text)
+        if not self._is_english(tokens):
+            return text, []
+        repairs: list[Repair] = []
+        for tok in tokens:
+            if self._damage_suspect(tok):
+                r = self._repair_inword(tok)
+                if r and r.confidence >= min_confidence:
+                    repairs.append(r)
+        if repairs:  # the document shows the spinner's hand: whole words are worth a look too
+            repaired_at = {r.offset for r in repairs}
+            for tok in tokens:
+                if tok.start not in repaired_at and not tok.skip:
+                    r = self._repair_phrase(tok)
+                    if r and r.confidence >= min_confidence:
+                        repairs.append(r)
+            repairs.sort(key=lambda r: r.offset)
+        if mode != "fix" or not repairs:
+            return text, repairs
+        parts, pos = [], 0
+        for r in repairs:
+            parts.append(text[pos : r.offset])
+            parts.append(r.replacement)
+            pos = r.offset + len(r.original)
+        parts.append(text[pos:])
+        return "".join(parts), repairs
+
+    def _is_english(self, tokens: list[Token]) -> bool:
+        words = [t for t in tokens if not t.skip]
+        if len(words) < 3:
+            return True  # too short to judge; each token is still checked on its own
+        known = sum(1 for t in words if self.zipf(t.lower) >= 3.0)
+        return known >= ENGLISH_SHARE * len(words)
+
+    def _damage_suspect(self, tok: Token) -> bool:
+        return (
+            not tok.skip
+            and len(tok.text) >= MIN_TOKEN_LEN
+            and tok.text.isalpha()
+            and not (tok.text.isupper())
+            and self.zipf(tok.lower) < UNKNOWN_ZIPF
+        )
+
+    def _inword_candidates(self, word: str) -> list["_Candidate"]:
+        out = []
+        n = len(word)
+        for i in range(n):
+            for j in range(i + MIN_SUBSTITUTE_LEN, n + 1):
+                if i == 0 and j == n:
+                    continue
+                substitute = word[i:j]
+                if substitute not in self._synonyms and not self._has_learned(substitute):
+                    continue
+                prefix, suffix = word[:i], word[j:]
+                for original in self.originals_for(substitute):
+                    repaired = prefix + original + suffix
+                    z = self.zipf(repaired)
+                    if z >= MIN_REPAIRED_ZIPF:
+                        out.append(_Candidate(repaired, original, substitute, z))
+        return out
+
+    def _has_learned(self, substitute: str) -> bool:
+        return substitute in self._learned_by_substitute
+
+    def _evidence(self, cand: "_Candidate", word: str) -> tuple[int, str]:
+        ev = self.pairs.get((cand.original, cand.substitute))
+        if ev is None:
+            return 0, "auto"
+        return len(ev.words - {word}), ev.status
+
+    def _repair_inword(self, tok: Token) -> Repair | None:
+        cands = self._inword_candidates(tok.lower)
+        if not cands:
+            return None
+        scored = []
+        for c in cands:
+            others, status = self._evidence(c, tok.lower)
+            if status == "rejected":
+                continue
+            in_thesaurus = self._in_thesaurus(c.original, c.substitute)
+            if not in_thesaurus and status != "approved" and others < 2:
+                continue  # a pair no thesaurus knows needs the corpus to vouch for it
+            conf = 0.55
+            conf += 0.25 if c.zipf >= 3.5 else 0.1 if c.zipf >= 3.0 else 0.0
+            conf += 0.1 if len(c.substitute) >= 5 else 0.05 if len(c.substitute) >= 4 else 0.0
+            conf += 0.25 if others >= 2 else 0.15 if others == 1 else 0.0
+            if status == "approved":
+                conf += 0.3
+            if tok.text[:1].isupper() and not tok.sentence_start:
+                conf -= 0.15  # more likely a name
+            scored.append((conf, c.zipf, c))
+        if not scored:
+            return None
+        scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
+        conf, _, best = scored[0]
+        rivals = [s for s in scored[1:] if s[2].repaired != best.repaired]
+        if rivals and rivals[0][0] >= conf - 0.1:
+            conf -= 0.3  # two different words fit about equally well
+        return Repair("spinner_inword", tok.text, _match_case(best.repaired, tok.text), tok.start,
+                      round(max(0.0, min(conf, 0.99)), 3))
+
+    def _repair_phrase(self, tok: Token) -> Repair | None:
+        word = tok.lower
+        if word in FUNCTION_WORDS or (word not in self._synonyms and not self._has_learned(word)):
+            return None
+        if tok.text[:1].isupper() and not tok.sentence_start:
+            return None  # a name or a title word
+        best: PhraseEvidence | None = None
+        for original in self.originals_for(word):
+            if original in FUNCTION_WORDS or self.zipf(original) < 3.0:
+                continue
+            ev = self._phrase_evidence(tok, original)
+            if ev is not None and (best is None or ev.confidence > best.confidence):
+                best = ev
+        if best is None:
+            return None
+        return Repair("spinner_phrase", tok.text, _match_case(best.original, tok.text), tok.start,
+                      round(best.confidence, 3))
+
+    def _phrase_evidence(self, tok: Token, original: str) -> "PhraseEvidence | None":
+        """How much better ``original`` fits between the neighbours than the word seen, from word pairs."""
+        word = tok.lower
+        prev = _contextual(tok.prev)
+        nxt = _contextual(tok.next)
+        right_seen, right_orig = self._bigram(word, nxt), self._bigram(original, nxt)
+        left_seen, left_orig = self._bigram(prev, word), self._bigram(prev, original)
+        left = math.log(max(left_orig, BIGRAM_FLOOR) / max(left_seen, BIGRAM_FLOOR)) if prev else 0.0
+        right = math.log(max(right_orig, BIGRAM_FLOOR) / max(right_seen, BIGRAM_FLOOR)) if nxt else 0.0
+        unigram = math.log(self._freq.get(original, 1e-9) / self._freq.get(word, 1e-9))
+        score = left + right - (unigram if prev and nxt else 0.0)
+        confirmed = self._confirmed(original, word)
+        noun_slot = bool(prev in _DETERMINERS and nxt in _FUNCTION_AFTER and word in self._adjectives
+                         and original in self._nouns and left_orig and right_orig)
+        unattested = bool(nxt) and right_seen == 0 and (not prev or left_seen == 0 or left > 1.0)
+        ev = PhraseEvidence(original, score, left, right, confirmed, noun_slot, unattested)
+        return ev if ev.confidence > 0 else None
+
+    def _confirmed(self, original: str, substitute: str) -> bool:
+        """The corpus shows this very substitution inside other words (or a person approved it)."""
+        ev = self.pairs.get((original, substitute))
+        return ev is not None and ev.status != "rejected" and (ev.status == "approved" or len(ev.words) >= 2)
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseEvidence:
+    original: str
+    score: float  # log-odds from word pairs that the original stood here
+    left: float
+    right: float
+    confirmed: bool
+    noun_slot: bool
+    unattested: bool  # the seen word never occurs before the next word
+
+    @property
+    def confidence(self) -> float:
+        if self.left < 0 or self.right < 0:
+            return 0.0  # a neighbour prefers the word as it stands
+        if self.noun_slot:
+            return 0.95 if self.score > 0 else 0.0
+        if self.confirmed and self.score >= 3.0:
+            return min(0.99, 0.8 + 0.03 * self.score)
+        if self.unattested and self.right >= 4.0 and self.left >= 1.0 and self.score >= 4.0:
+            return min(0.99, 0.6 + 0.07 * self.score)
+        return 0.0
+
+
+def _contextual(word: str | None) -> str | None:
+    """A neighbour as the word-pair table spells it: "doesn't" counts as "not"."""
+    if word is None:
+        return None
+    word = word.replace("\u2019", "'")
+    if word.endswith("n't"):
+        return "not"
+    return None if "'" in word else word
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    repaired: str
+    original: str
+    substitute: str
+    zipf: float
+
+
+@lru_cache(maxsize=1)
+def _load_tables() -> tuple[dict[str, str], dict[str, int], frozenset[str], frozenset[str]]:
+    synonyms: dict[str, str] = {}
+    with gzip.open(DATA / "repair_synonyms.tsv.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            substitute, originals = line.rstrip("\n").split("\t")
+            synonyms[substitute] = originals
+    bigrams: dict[str, int] = {}
+    with gzip.open(DATA / "repair_bigrams.tsv.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            pair, count = line.rstrip("\n").split("\t")
+            bigrams[pair] = int(count)
+    adjectives, nouns = set(), set()
+    with gzip.open(DATA / "repair_pos.tsv.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            word, tags = line.rstrip("\n").split("\t")
+            if "a" in tags:
+                adjectives.add(word)
+            if "n" in tags:
+                nouns.add(word)
+    return synonyms, bigrams, frozenset(adjectives), frozenset(nouns)
+
+
+_default_model: RepairModel | None = None
+
+
+def default_model() -> RepairModel:
+    global _default_model
+    if _default_model is None:
+        _default_model = RepairModel.load()
+    return _default_model
+
+
+def repair(doc: Document, config: RepairConfig, model: RepairModel | None = None) -> tuple[Document, list[Edit]]:
+    if config.mode == "off" or not doc.text:
+        return doc, []
+    model = model or default_model()
+    text, repairs = model.repair_text(doc.text, config.mode, config.min_confidence, doc.language)
+    if not repairs:
+        return doc, []
+    if config.mode == "fix":
+        return doc.with_edits(list(repairs), text=text), list(repairs)
+    return doc.with_edits(list(repairs)), list(repairs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``docclean repair [--explain]``: stdin -> stdout, line for line, learning pairs over all of stdin."""
+    ap = argparse.ArgumentParser(prog="docclean repair", description="Undo article-spinner synonym damage.")
+    ap.add_argument("--explain", action="store_true", help="print each repair to stderr")
+    ap.add_argument("--mode", choices=["fix", "flag"], default="fix")
+    ap.add_argument("--min-confidence", type=float, default=RepairConfig().min_confidence)
+    ap.add_argument("--state-dir", type=Path, help="read (and update) learned pairs in this folder")
+    args = ap.parse_args(argv)
+    text = sys.stdin.read()
+    model = RepairModel.load(args.state_dir)
+    model.learn([text])
+    repaired, repairs = model.repair_text(text, args.mode, args.min_confidence)
+    sys.stdout.write(repaired)
+    if args.explain:
+        line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+        import bisect
+
+        for r in repairs:
+            line = bisect.bisect_right(line_starts, r.offset)
+            print(f"line {line}: {r.original} -> {r.replacement}  [{r.rule}, confidence {r.confidence:.2f}]",
+                  file=sys.stderr)
+    if args.state_dir:
+        model.save_pairs(args.state_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

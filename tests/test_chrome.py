@@ -1,0 +1,147 @@
+"""Cross-document chrome: lines repeated across a site's documents are removed as ``repeated_line``,
+learned across runs; a story scraped several times and a shared quotation are never chrome."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from docclean import chrome
+from docclean.config import ChromeConfig
+from docclean.document import Document
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO.parent / "shared" / "seeds"
+
+HEADER = ["HARBOUR TIMES", "News from the North Sea ports", "Sponsor: ShipTrack Pro: live vessel positions for forwarders and brokers."]
+FOOTER = [
+    "Sign up for our morning newsletter and never miss a sailing.",
+    "Related: More from our Benelux desk",
+    "© 2025 Harbour Times Media. All rights reserved.",
+]
+
+BODIES = {
+    "strike": [
+        "Dockworkers at Antwerp-Bruges walked off the job on Tuesday, halting container traffic at Europe's second-largest port.",
+        "The unions said the walkout over the pension reform would last at least 48 hours and could spread to Ghent.",
+        '"We are not against reform, we are against reform that is written without us," said shop steward Marc Goossens.',
+        "Forty-one container ships were waiting at anchor in the North Sea by Tuesday evening.",
+    ],
+    "dredging": [
+        "The Scheldt dredging contract worth 410 million euros was awarded on Monday to a Belgian-Dutch consortium.",
+        "Work to deepen the channel to 16 metres will start in the spring and last until the end of 2028.",
+        "Environmental groups said they would appeal, citing damage to the salt marshes of the Drowned Land of Saeftinghe.",
+    ],
+    "hydrogen": [
+        "A pilot plant that turns imported ammonia back into hydrogen opened in Zeebrugge on Wednesday.",
+        '"We are not against reform, we are against reform that is written without us," said shop steward Marc Goossens.',
+        "The operators expect the plant to supply 20,000 tonnes a year to chemical companies in the port by 2030.",
+    ],
+    "ferry": [
+        "The ferry line between Zeebrugge and Hull will add a third daily sailing from June, its operator said.",
+        "Freight volumes on the route rose 12 percent last year as hauliers avoided congestion at Calais.",
+    ],
+}
+
+
+def _page(doc_id: str, story: str, *, header=HEADER, footer=FOOTER, cut: int | None = None, url=None) -> Document:
+    body = BODIES[story][:cut] if cut else BODIES[story]
+    text = "\n\n".join([*header, *body, *footer])
+    return Document(
+        doc_id=doc_id, source_path=f"harbourtimes/{doc_id}.txt", source_sha256=doc_id, text=text,
+        url=url or f"https://www.harbourtimes.example/{story}/{doc_id}",
+    )
+
+
+def _lines(docs: list[Document], config: ChromeConfig) -> pa.Table:
+    return pa.concat_tables([chrome.line_keys(d, config) for d in docs])
+
+
+def test_site_key_prefers_publisher_then_host_then_folder():
+    doc = Document(doc_id="x", source_path="spacewar/2025/a.txt", source_sha256="x")
+    assert chrome.site_key(doc) == "spacewar"
+    assert chrome.site_key(doc.replace(url="https://www.SpaceWar.com/reports/a.html")) == "spacewar.com"
+    assert chrome.site_key(doc.replace(url="https://www.spacewar.com/a", publisher="Agence France-Presse")) == "agence france-presse"
+    assert chrome.site_key(Document(doc_id="y", source_path="a.txt", source_sha256="y")) == ""
+
+
+def test_lines_repeated_across_different_stories_are_chrome_and_body_lines_stay():
+    config = ChromeConfig()
+    docs = [_page("d1", "strike"), _page("d2", "dredging"), _page("d3", "hydrogen")]
+    chrome_set = chrome.plan(_lines(docs, config), None, config)
+    cleaned, edits = chrome.strip_repeated_lines(_page("d4", "ferry"), chrome_set, config)
+    assert [e.text for e in edits] == HEADER + FOOTER
+    assert {e.rule for e in edits} == {"repeated_line"}
+    assert cleaned.text == "\n\n".join(BODIES["ferry"])
+    assert cleaned.removed == tuple(edits)
+    # the quotation shared by two different articles is kept
+    strike, _ = chrome.strip_repeated_lines(docs[0], chrome_set, config)
+    assert strike.text == "\n\n".join(BODIES["strike"])
+
+
+def test_a_story_scraped_several_times_does_not_make_its_body_chrome():
+    config = ChromeConfig()
+    copies = [_page("s1", "strike"), _page("s2", "strike"), _page("s3", "strike", cut=2), _page("s4", "strike")]
+    chrome_set = chrome.plan(_lines(copies, config), None, config)
+    cleaned, edits = chrome.strip_repeated_lines(copies[0], chrome_set, config)
+    assert cleaned.text == copies[0].text and edits == []
+
+
+def test_chrome_of_one_site_is_not_removed_from_another():
+    config = ChromeConfig()
+    docs = [_page("d1", "strike"), _page("d2", "dredging"), _page("d3", "hydrogen")]
+    chrome_set = chrome.plan(_lines(docs, config), None, config)
+    elsewhere = _page("o1", "ferry", url="https://portnews.example/ferry")
+    assert chrome.strip_repeated_lines(elsewhere, chrome_set, config) == (elsewhere, [])
+
+
+def test_chrome_learned_in_one_run_is_removed_in_the_next(tmp_path):
+    config = ChromeConfig()
+    run1 = [_page("d1", "strike"), _page("d2", "dredging")]  # two documents: not enough alone
+    plan1 = chrome.plan(_lines(run1, config), tmp_path, config)
+    assert len(plan1) == 0
+    plan1.save_state(tmp_path)
+    run2 = [_page("d3", "hydrogen")]
+    plan2 = chrome.plan(_lines(run2, config), tmp_path, config)
+    cleaned, edits = chrome.strip_repeated_lines(run2[0], plan2, config)
+    assert [e.text for e in edits] == HEADER + FOOTER
+    plan2.save_state(tmp_path)
+    # run 3 sees only one new page, from the same site, with yesterday's chrome
+    run3 = [_page("d5", "ferry")]
+    plan3 = chrome.plan(_lines(run3, config), tmp_path, config)
+    assert chrome.strip_repeated_lines(run3[0], plan3, config)[0].text == "\n\n".join(BODIES["ferry"])
+
+
+def test_lines_differing_only_in_dates_count_as_one():
+    config = ChromeConfig()
+    docs = [
+        _page(f"d{i}", story, header=[f"HARBOUR TIMES | Jun {i + 10}, 2025 | Antwerp"])
+        for i, story in enumerate(["strike", "dredging", "hydrogen"])
+    ]
+    chrome_set = chrome.plan(_lines(docs, config), None, config)
+    assert chrome_set.is_chrome("harbourtimes.example", "HARBOUR TIMES | Jul 2, 2026 | Antwerp")
+
+
+def test_a_page_that_is_all_chrome_is_rejected_not_dropped():
+    config = ChromeConfig()
+    docs = [_page("d1", "strike"), _page("d2", "dredging"), _page("d3", "hydrogen")]
+    chrome_set = chrome.plan(_lines(docs, config), None, config)
+    empty = Document(doc_id="e", source_path="e", source_sha256="e", url="https://harbourtimes.example/e",
+                     text="\n\n".join(HEADER + FOOTER))
+    cleaned, edits = chrome.strip_repeated_lines(empty, chrome_set, config)
+    assert cleaned.reject_reason == "empty_after_cleaning" and len(edits) == 6
+
+
+def test_seeds_000_and_001_keep_every_line():
+    if not SEEDS.exists():
+        pytest.skip(f"{SEEDS} is absent")
+    config = ChromeConfig(min_documents=2)  # the strictest setting two documents allow
+    docs = [
+        Document(doc_id=p.name[:3], source_path=f"seeds/{p.name}", source_sha256=p.name, text=p.read_text(encoding="utf-8"))
+        for p in sorted(SEEDS.glob("00[01]_*.txt"))
+    ]
+    chrome_set = chrome.plan(_lines(docs, config), None, config)
+    for doc in docs:
+        assert chrome.strip_repeated_lines(doc, chrome_set, config) == (doc, [])

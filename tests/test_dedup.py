@@ -1,0 +1,219 @@
+"""Deduplication: exact and near copies within a run, across runs through the persisted index, and two
+different stories about the same people that must both stay."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from docclean import dedup
+from docclean.config import DedupConfig
+from docclean.document import Document
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO.parent / "shared" / "seeds"
+
+STORY = """Dockworkers at the port of Antwerp-Bruges walked off the job on Tuesday morning, halting container traffic at Europe's second-largest port for the first time in nearly two decades.
+
+The strike, called by the ABVV and ACV unions, follows the collapse of talks over a pension reform that would raise the retirement age for port workers from 60 to 65. Union leaders said the government had "ignored every warning" during six months of negotiations.
+
+"We are not against reform, we are against reform that is written without us," said Marc Goossens, a crane operator and shop steward at the Deurganck dock. "A man who has worked nights on the quay for forty years cannot climb a crane at sixty-four."
+
+Port authority figures showed that 41 container ships were waiting at anchor in the North Sea by Tuesday evening, and shipping lines MSC and Maersk warned customers of delays of up to a week. Freight forwarders said perishable cargo, including fruit from South America, was already being diverted to Rotterdam.
+
+Belgian employment minister David Clarinval said the reform was "necessary and fair" and that the door to talks remained open. He declined to say whether the government would delay the vote scheduled for next month.
+
+The port handled 278 million tonnes of cargo last year and employs about 8,500 registered dockworkers under a system that dates from 1972. Economists at KBC estimated that each day of strike costs the Belgian economy between 30 and 50 million euros.
+
+The unions said the walkout would last at least 48 hours and could be extended to the port of Ghent if the government did not return to the table by Friday."""
+
+# The same dispatch syndicated by another site: its own lead-in line, some light editing, a footer.
+SYNDICATED = """Antwerp port strike halts container traffic
+
+Dockworkers at the port of Antwerp-Bruges walked off the job on Tuesday, halting container traffic at Europe's second-largest port for the first time in almost two decades.
+
+The strike, called by the ABVV and ACV unions, follows the collapse of talks over a pension reform that would raise the retirement age for port workers from 60 to 65. Union leaders said the government had "ignored every warning" during six months of negotiations.
+
+"We are not against reform, we are against reform that is written without us," said Marc Goossens, a crane operator and shop steward at the Deurganck dock. "A man who has worked nights on the quay for forty years cannot climb a crane at sixty-four."
+
+Port authority figures showed that 41 container ships were waiting at anchor in the North Sea by Tuesday evening, and shipping lines MSC and Maersk warned customers of delays of up to a week. Freight forwarders said perishable cargo, including fruit from South America, was already being diverted to Rotterdam.
+
+Belgian employment minister David Clarinval said the reform was "necessary and fair" and that the door to talks remained open. He declined to say whether the government would delay the vote scheduled for next month.
+
+The port handled 278 million tonnes of cargo last year and employs about 8,500 registered dockworkers under a system that dates from 1972. Economists estimated that each day of strike costs the Belgian economy between 30 and 50 million euros.
+
+The unions said the walkout would last at least 48 hours and could be extended to the port of Ghent if the government did not return to the table by Friday.
+
+Read more: Shipping and logistics coverage from our Benelux desk"""
+
+PAYWALLED = "\n\n".join(STORY.split("\n\n")[:3])
+
+# Same port, same union leader, one shared quotation: a different story, which must stay.
+OTHER_STORY = """Antwerp's dockworkers returned to the quays on Thursday after the government agreed to postpone a parliamentary vote on pension reform, ending a 48-hour strike that left dozens of ships waiting off the Belgian coast.
+
+The agreement, reached late on Wednesday after nine hours of talks at the prime minister's office, sets up a working group that will report by the end of March on "arduous jobs" that could keep an earlier retirement age.
+
+"We are not against reform, we are against reform that is written without us," Marc Goossens repeated as he returned to the Deurganck dock, adding that the unions would judge the working group by its results.
+
+Shipping lines said it would take at least ten days to clear the backlog. MSC said it would add two extra calls at Antwerp next week, while several forwarders that had diverted cargo to Rotterdam said they would keep those bookings until the end of the month.
+
+Employers' federation Cepa welcomed the return to work but warned that repeated stoppages were pushing customers towards Dutch and German ports. Traffic at Antwerp-Bruges fell by 3 percent in the first half of the year.
+
+Opposition parties accused the government of backing down under pressure, while the employment minister insisted the reform itself had not been withdrawn and that the retirement age for dockworkers would rise in stages from 2027."""
+
+
+def _doc(doc_id: str, text: str, truncated: bool = False, day: int = 1) -> Document:
+    return Document(
+        doc_id=doc_id,
+        source_path=f"feeds/{doc_id}.txt",
+        source_sha256=doc_id,
+        text=text,
+        truncated=truncated,
+        published=datetime(2025, 3, day, tzinfo=timezone.utc),
+    )
+
+
+def _run(docs: list[Document], state_dir: Path | None, config: DedupConfig, archive: dict[str, str] | None = None):
+    texts = {d.doc_id: d.text for d in docs}
+    if archive is not None:
+        archive.update(texts)
+        texts = archive
+    table = dedup.candidates_table((d, dedup.fingerprint(d.text, config)) for d in docs)
+    return dedup.plan(table, state_dir, config, lambda ids: {i: texts[i] for i in ids if i in texts})
+
+
+def _pairs(plan) -> dict[str, tuple[str, str]]:
+    rows = plan.duplicates.to_pylist()
+    return {r["doc_id"]: (r["duplicate_of"], r["method"]) for r in rows}
+
+
+def test_fingerprint_ignores_case_punctuation_and_spacing():
+    config = DedupConfig()
+    a = dedup.fingerprint(STORY, config)
+    b = dedup.fingerprint(STORY.upper().replace("\n\n", "\n").replace(",", " ,"), config)
+    assert a.text_hash == b.text_hash
+    assert a.minhash.dtype.kind == "u" and len(a.minhash) == config.num_perm + config.head_num_perm
+    assert 0 < a.text_hash < 2**64
+
+
+def test_copies_cluster_on_the_most_complete_and_a_different_story_stays():
+    config = DedupConfig()
+    docs = [
+        _doc("paywalled", PAYWALLED, truncated=True, day=1),
+        _doc("syndicated", SYNDICATED, day=2),
+        _doc("story", STORY, day=1),
+        _doc("exact", STORY.replace("\n\n", "\n"), day=3),
+        _doc("other", OTHER_STORY, day=3),
+    ]
+    plan = _run(docs, None, config)
+    dups = _pairs(plan)
+    # the syndicated copy is longer (its own headline and footer), so it is kept
+    assert dups == {
+        "paywalled": ("syndicated", "containment"),
+        "story": ("syndicated", "minhash_jaccard"),
+        "exact": ("syndicated", "minhash_jaccard"),
+    }
+    assert plan.demotions.num_rows == 0
+    assert "other" not in dups
+
+
+def test_exact_copy_is_reported_as_exact():
+    config = DedupConfig()
+    plan = _run([_doc("a", STORY, day=1), _doc("b", "  " + STORY.replace("\n\n", "\n") + "\n", day=2)], None, config)
+    assert _pairs(plan) == {"b": ("a", "exact")}
+
+
+def test_earliest_then_smallest_id_wins_between_equal_copies():
+    config = DedupConfig()
+    plan = _run([_doc("z", STORY, day=1), _doc("a", STORY, day=5), _doc("m", STORY, day=1)], None, config)
+    assert _pairs(plan) == {"a": ("m", "exact"), "z": ("m", "exact")}
+
+
+def _spin(text: str, share: float, seed: int) -> str:
+    """A crude spinner: swaps words for near-synonyms, sometimes inside longer words."""
+    swaps = {"said": "stated", "the": "teh", "that": "which", "would": "could", "government": "administration",
+             "talks": "negotiations", "port": "harbour", "strike": "walkout", "days": "dayz", "end": "conclude"}
+    rng = random.Random(seed)
+    out = []
+    for word in text.split(" "):
+        if rng.random() < share:
+            word = next((word.replace(k, v) for k, v in swaps.items() if k in word), word + "s")
+        out.append(word)
+    return " ".join(out)
+
+
+def test_spun_and_edited_copies_match():
+    config = DedupConfig()
+    docs = [_doc("story", STORY), _doc("spun", _spin(STORY, 0.08, 1), day=2), _doc("other", OTHER_STORY)]
+    docs.append(_doc("edited", _spin(OTHER_STORY, 0.08, 2), day=4))
+    clusters = {frozenset((k, v[0])) for k, v in _pairs(_run(docs, None, config)).items()}
+    assert clusters == {frozenset({"story", "spun"}), frozenset({"other", "edited"})}
+
+
+def test_a_later_complete_copy_demotes_the_archived_truncated_one(tmp_path):
+    config = DedupConfig()
+    archive: dict[str, str] = {}
+    first = _run([_doc("cut", PAYWALLED, truncated=True), _doc("other", OTHER_STORY)], tmp_path, config, archive)
+    assert first.duplicates.num_rows == 0
+    first.save_state(tmp_path)
+    assert (tmp_path / "dedup" / "manifest.json").exists()
+
+    second = _run([_doc("full", STORY, day=2)], tmp_path, config, archive)
+    assert second.duplicates.num_rows == 0
+    assert second.demotions.to_pylist() == [
+        {"old_doc_id": "cut", "new_doc_id": "full", "similarity": pytest.approx(1.0, abs=0.05), "method": "containment"}
+    ]
+    second.save_state(tmp_path)
+
+    # a third run: another cut copy now points at the full one, and the demoted one is out of the index
+    third = _run([_doc("cut-again", PAYWALLED + "\n\nSubscribe to keep reading.", truncated=True, day=4)], tmp_path, config, archive)
+    assert _pairs(third) == {"cut-again": ("full", "containment")}
+    assert third.demotions.num_rows == 0
+
+
+def test_archived_exact_copy_is_found_across_runs(tmp_path):
+    config = DedupConfig()
+    archive: dict[str, str] = {}
+    _run([_doc("old", STORY)], tmp_path, config, archive).save_state(tmp_path)
+    plan = _run([_doc("new", STORY, day=9)], tmp_path, config, archive)
+    assert _pairs(plan) == {"new": ("old", "exact")}
+
+
+def test_state_is_not_written_until_save_state(tmp_path):
+    config = DedupConfig()
+    _run([_doc("a", STORY)], tmp_path, config)
+    assert not (tmp_path / "dedup").exists()
+
+
+def test_index_is_parquet_band_keys(tmp_path):
+    config = DedupConfig()
+    plan = _run([_doc("a", STORY), _doc("b", OTHER_STORY)], tmp_path, config)
+    plan.save_state(tmp_path)
+    bands = pq.read_table(next((tmp_path / "dedup").glob("bands-*.parquet")))
+    per_doc = config.num_perm // config.lsh_rows + config.head_num_perm // config.lsh_rows
+    assert bands.num_rows == 2 * per_doc
+    assert str(bands.schema.field("band_key").type) == "uint64"
+
+
+def test_changed_signature_settings_are_refused(tmp_path):
+    _run([_doc("a", STORY)], tmp_path, DedupConfig()).save_state(tmp_path)
+    with pytest.raises(ValueError, match="signature index"):
+        _run([_doc("b", STORY)], tmp_path, DedupConfig(num_perm=96))
+
+
+def test_empty_run():
+    plan = dedup.plan(dedup.CANDIDATES_SCHEMA.empty_table(), None, DedupConfig(), lambda ids: {})
+    assert plan.duplicates.num_rows == 0 and plan.demotions.num_rows == 0
+
+
+def test_seeds_000_and_001_are_different_stories():
+    if not SEEDS.exists():
+        pytest.skip(f"{SEEDS} is absent")
+    texts = {p.name[:3]: p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("00[01]_*.txt"))}
+    docs = [_doc(k, v) for k, v in texts.items()]
+    plan = _run(docs, None, DedupConfig())
+    assert plan.duplicates.num_rows == 0
