@@ -8,8 +8,9 @@ Three steps, so the counting can run once over a whole run (and remember earlier
   (uint64 of the line, case-folded, digits folded, whitespace collapsed), ``doc_id``, whether the line
   is short enough to be chrome (``countable``) and long enough to identify the story (``long``).
 - ``plan(lines, state_dir, config)`` (once per run): documents of a site are first grouped into
-  *stories*: two documents sharing at least half of the smaller one's long lines (lines found in more
-  than ``max_story_copies`` documents are template and don't count) are copies of one story. A line is
+  *stories*: two documents whose sets of long lines overlap like copies do (Jaccard >= 0.5, or one
+  contained >= 80% in the other) are copies of one story; different stories that share a template
+  each bring their own body lines and stay apart. A line is
   chrome when it occurs in at least ``min_documents`` different stories of its site, counting this run
   and the persisted rows of earlier runs (filtered to this run's line hashes while scanning). So the
   same story scraped three times, or cut by a paywall, never turns its own body into chrome. Grouping
@@ -196,32 +197,33 @@ class _UnionFind(dict):
 
 
 def _stories(rows: pa.Table, past: pa.Table, max_copies: int) -> dict[str, int]:
-    """Which story each new document tells: documents of one site that share at least half of the
-    smaller one's long lines are one story (copies, cut copies, lightly edited copies). Lines found in
-    more than ``max_copies`` documents are the site's template, not a story's, and prove nothing."""
-    long_rows = pa.concat_tables(
-        [
-            rows.filter(rows["long"]).select(["site_hash", "line_hash", "doc_id", "doc_long_lines"]),
-            past.filter(past["long"]).select(["site_hash", "line_hash", "doc_id", "doc_long_lines"]),
-        ]
-    )
+    """Which story each new document tells. Two documents of a site are one story when their sets of
+    long lines overlap like copies do: Jaccard >= 0.5, or the smaller set contained >= 80% in the
+    other (a paywall cut). Different stories sharing a template stay apart, since each brings its own
+    body lines. A long line found in more than ``max_copies`` documents links its documents as a chain
+    rather than all pairs (template lines of a big site would otherwise cost n^2)."""
+    columns = ["site_hash", "line_hash", "doc_id", "doc_long_lines"]
+    long_rows = pa.concat_tables([rows.filter(rows["long"]).select(columns), past.filter(past["long"]).select(columns)])
     uf = _UnionFind()
     for doc_id, story in zip(past["doc_id"].to_pylist(), past["story"].to_pylist()):
         uf.union(doc_id, f"story:{story}")
     if long_rows.num_rows:
         groups = long_rows.group_by(["site_hash", "line_hash"], use_threads=False).aggregate([("doc_id", "distinct")])
-        sizes = pc.list_value_length(groups["doc_id_distinct"])
-        groups = groups.filter(pc.and_(pc.greater(sizes, 1), pc.less_equal(sizes, max_copies)))
+        groups = groups.filter(pc.greater(pc.list_value_length(groups["doc_id_distinct"]), 1))
         shared: dict[tuple[str, str], int] = {}
         for docs in groups["doc_id_distinct"].to_pylist():
             docs.sort()
-            for i, a in enumerate(docs):
-                for b in docs[i + 1 :]:
-                    shared[(a, b)] = shared.get((a, b), 0) + 1
+            if len(docs) <= max_copies:
+                pairs = ((a, b) for i, a in enumerate(docs) for b in docs[i + 1 :])
+            else:
+                pairs = zip(docs, docs[1:])
+            for pair in pairs:
+                shared[pair] = shared.get(pair, 0) + 1
         if shared:
             n_long = dict(zip(long_rows["doc_id"].to_pylist(), long_rows["doc_long_lines"].to_pylist()))
             for (a, b), count in shared.items():
-                if 2 * count >= min(n_long[a], n_long[b]):
+                na, nb = n_long[a], n_long[b]
+                if count >= 0.5 * (na + nb - count) or count >= 0.8 * min(na, nb):
                     uf.union(a, b)
     story: dict[str, int] = {}
     for doc_id in pc.unique(rows["doc_id"]).to_pylist():

@@ -100,7 +100,7 @@ class ChromeConfig(_Section):
     min_documents: int = Field(3, description="A line seen in at least this many documents of a site is chrome.")
     max_line_words: int = Field(80, description="Longer lines and paragraphs are never counted as chrome.")
     story_min_words: int = Field(8, description="Lines at least this long identify a story, so copies of one story count once.")
-    max_story_copies: int = Field(20, ge=2, description="A long line in more documents than this is the site's template, not one story's.")
+    max_story_copies: int = Field(50, ge=2, description="A long line in more documents than this links them as a chain, not all pairs.")
 
 
 class RunConfig(_Section):

@@ -68,6 +68,9 @@ DOM_RULES: dict[str, tuple[str, ...]] = {
     "dom_comments": ("[id=comments]", "[class~=comments]", "[id=respond]", "[class*=comment-respond]"),
 }
 
+_RULE_SELECTORS = {rule: ", ".join(selectors) for rule, selectors in DOM_RULES.items()}
+_ALL_RULES_SELECTOR = ", ".join(_RULE_SELECTORS.values())
+
 # A container holding this share of the page's text or more is a page wrapper, whatever its class says.
 WRAPPER_TEXT_SHARE = 0.5
 NEVER_REMOVED = {"html", "body", "main", "article"}
@@ -110,7 +113,8 @@ def _extract(doc: Document, config: ExtractConfig) -> StageResult:
         blocks = rescue_prose(all_blocks, main_blocks)
     if len("".join(blocks)) < config.fallback_below_chars or (EXPERIMENT.get("unsure") and unsure(all_blocks, main_blocks)):
         EXPERIMENT["fallbacks"] = EXPERIMENT.get("fallbacks", 0) + 1
-        blocks = trafilatura_blocks(doc.html, doc.url) or blocks
+        source = tree.document.html if EXPERIMENT.get("fb_clean") else doc.html
+        blocks = trafilatura_blocks(source, doc.url) or blocks
 
     title = doc.title or meta.get("title")
     blocks, rule_edits = clean_blocks(blocks, title)
@@ -161,21 +165,26 @@ def unsure(all_blocks: list[str], main_blocks: list[str]) -> bool:
 
 
 def preclean(tree: HTMLTree) -> list[Removal]:
+    """Remove the containers the named DOM rules match, recording each one's text under its rule."""
     body = tree.body
-    page_chars = max(len(body.text), 1)
     removals: list[Removal] = []
-    for rule, selectors in DOM_RULES.items():
-        for element in body.query_selector_all(", ".join(selectors)):
-            if element.tag in NEVER_REMOVED or element.parent is None:
-                continue
-            text = _squash(element.text)
+    removed: list = []
+    page_chars = 0
+    for element in body.query_selector_all(_ALL_RULES_SELECTOR):
+        if element.tag in NEVER_REMOVED or any(r.contains(element) for r in removed[-20:]):
+            continue  # gone already with an enclosing container
+        text = _squash(element.text)
+        if len(text) > 2000:  # only big containers can be page wrappers with an unlucky class name
+            page_chars = page_chars or len(body.text)
             if len(text) >= WRAPPER_TEXT_SHARE * page_chars:
-                continue  # a page wrapper with an unlucky class name
-            if _holds_body_text(element):
-                continue  # holds the article itself
-            element.decompose()
-            if text:
-                removals.append(Removal(rule=rule, text=text[:2000], stage=STAGE))
+                continue
+        if _holds_body_text(element):
+            continue
+        rule = next(name for name, group in _RULE_SELECTORS.items() if element.matches(group))
+        element.remove()
+        removed.append(element)
+        if text:
+            removals.append(Removal(rule=rule, text=text[:2000], stage=STAGE))
     return removals
 
 
@@ -230,7 +239,8 @@ def trafilatura_blocks(html: str, url: str | None) -> list[str]:
     import trafilatura
 
     try:
-        result = trafilatura.extract(lxml.html.fromstring(html), url=url, include_comments=False)
+        result = trafilatura.extract(lxml.html.fromstring(html), url=url, include_comments=False,
+                                     fast=bool(EXPERIMENT.get("fb_fast")))
     except Exception:
         return []
     return text_blocks(result or "")

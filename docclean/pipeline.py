@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import signal
 import threading
 import time
@@ -545,8 +546,15 @@ def commit_run(archive: Archive, txn, work_dir: str | Path, report: RunReport, c
             f"+ rejects {report.rejects} + already archived {report.skipped}: refusing to commit"
         )
 
+    # State for later runs is written into the transaction too, so it lands with the documents it
+    # describes or not at all. The state modules append to their manifests: start from the current ones.
     state_stage = txn.root / "files" / "_state"
     state_stage.mkdir(parents=True, exist_ok=True)
+    if archive.state_dir.exists():
+        for manifest in archive.state_dir.glob("*/*.json"):
+            target = state_stage / manifest.relative_to(archive.state_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(manifest, target)
     if chrome_set is not None:
         chrome_set.save_state(state_stage)
     if dedup_plan is not None:

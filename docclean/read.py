@@ -507,12 +507,13 @@ def _decodes(data: bytes, codec: str) -> bool:
         return False
 
 
-_ALLOWED_INSIDE_WORDS = "’‘ʼ·-‐'"
+# non-letters that legitimately touch letters in real text: quotes, dashes, marks, spaces, soft hyphen
+_TOUCHING_LETTERS_OK = set("\u00a0\u00ad’‘ʼ“”„‚«»‹›·•‐‒–—―…°©®™")
 
 
 def _implausible(text: str) -> int:
-    """Count decoding artefacts in alphabetic scripts: symbols wedged inside words (c¶tķ), a capital
-    after a small letter inside a word (ķlĶves), C1 controls and replacement characters."""
+    """Count decoding artefacts in alphabetic scripts: a symbol stuck to a word (powiedzia³, c¶tķ), a
+    capital after a small letter inside a word (ķlĶves), C1 controls and replacement characters."""
     bad = 0
     for i, ch in enumerate(text):
         if ch <= "\x7f":
@@ -524,11 +525,14 @@ def _implausible(text: str) -> int:
         nxt = text[i + 1] if i + 1 < len(text) else " "
         if ch >= "\u0800" or prev >= "\u0800" or nxt >= "\u0800":
             continue  # CJK and other scripts write punctuation between letters: no word shapes to judge
-        if not ch.isalpha():
-            if prev.isalpha() and nxt.isalpha() and ch not in _ALLOWED_INSIDE_WORDS:
-                bad += 1
-        elif ch.isupper() and prev.isalpha() and prev.islower():
-            bad += 1
+        if ch.isalpha():
+            bad += ch.isupper() and prev.isalpha() and prev.islower()
+        elif ch in "¿¡":
+            bad += nxt.isalpha() and nxt.islower()  # ¿Qué, not ¿e (Polish ż in cp1252)
+        elif ch in "²³":
+            bad += prev.isalpha() and prev not in "mM"  # m², not powiedzia³
+        elif ch not in _TOUCHING_LETTERS_OK:
+            bad += prev.isalpha() or nxt.isalpha()
     return bad
 
 

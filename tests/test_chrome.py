@@ -121,7 +121,7 @@ def test_lines_differing_only_in_dates_count_as_one():
         for i, story in enumerate(["strike", "dredging", "hydrogen"])
     ]
     chrome_set = chrome.plan(_lines(docs, config), None, config)
-    assert chrome_set.is_chrome("harbourtimes.example", "HARBOUR TIMES | Jul 2, 2026 | Antwerp")
+    assert chrome_set.is_chrome("harbourtimes.example", "HARBOUR TIMES | Jun 2, 2026 | Antwerp")
 
 
 def test_a_page_that_is_all_chrome_is_rejected_not_dropped():

@@ -124,3 +124,20 @@ def test_open_archive_reads_documents_with_pyarrow(corpus, tmp_path):
 def test_missing_input_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         pipeline.run(tmp_path / "nope", tmp_path / "clean", load_config())
+
+
+def test_a_copy_arriving_in_a_later_run_is_a_duplicate_of_the_archived_story(corpus, tmp_path):
+    out = tmp_path / "clean"
+    copy = corpus / "web" / "fishermen_copy.txt"
+    held_back = copy.read_bytes()
+    copy.unlink()
+    first = pipeline.run(corpus, out, load_config())
+    assert first.duplicates == 0
+    copy.write_bytes(held_back)
+    second = pipeline.run(corpus, out, load_config())
+    assert (second.documents, second.duplicates) == (0, 1)
+    archive = Archive(out)
+    dup = archive.table("duplicates").to_pylist()[0]
+    wire = [d for d in archive.table("documents").to_pylist() if d["source_path"] == "wire/fishermen.txt"][0]
+    assert dup["duplicate_of"] == wire["doc_id"]
+    assert verify(out).sound
