@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import html as html_lib
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,9 +28,9 @@ from docclean.config import Config, load_config
 from docclean.document import Document
 
 try:  # the lead's full per-document chain, once it exists
-    from docclean.pipeline import clean_document
+    from docclean.pipeline import Stages, clean_document
 except ImportError:  # pragma: no cover - depends on the state of the repo
-    clean_document = None
+    clean_document = Stages = None
 
 
 def decode_html(raw: bytes) -> str:
@@ -57,10 +58,39 @@ def _stage_chain(doc: Document, config: Config) -> Document:
     return doc
 
 
-def docclean_runner(config: Config) -> Callable[[Document], Document]:
+def docclean_runner(config: Config) -> tuple[Callable[[Document], Document], object | None]:
+    """The per-document chain, and the object that counts seconds per stage (None without a pipeline)."""
     if clean_document is not None:
-        return lambda doc: clean_document(doc, config)
-    return lambda doc: _stage_chain(doc, config)
+        stages = Stages(config)
+        return (lambda doc: clean_document(doc, config, stages=stages)), stages
+    return (lambda doc: _stage_chain(doc, config)), None
+
+
+def print_stage_seconds(mode: str, stages, pages: int, baseline: "Tally | None") -> None:
+    """Milliseconds per page in each stage of the chain; on HTML also the extract stage's own speed, the
+    figure to hold against trafilatura (which does only extraction)."""
+    if stages is None or not getattr(stages, "stats", None) or not pages:
+        return
+    parts = ", ".join(f"{name} {1000 * s.seconds / pages:.1f}" for name, s in stages.stats.items())
+    print(f"docclean ms/page by stage ({mode}; language not counted): {parts}")
+    extract_stats = stages.stats.get("extract")
+    if mode == "html" and extract_stats and extract_stats.seconds:
+        own = pages / extract_stats.seconds
+        line = f"docclean extract stage alone: {own:.1f} pages/s"
+        if baseline is not None and baseline.pages_per_second:
+            line += f", {own / baseline.pages_per_second:.2f}x trafilatura's"
+        print(line)
+
+
+def print_splits(mode: str, tallies: dict[str, "Tally"], pages: list[Page]) -> None:
+    """F1 on the fixed train/test parts of the pages scored (the split by page id, see corpus.split)."""
+    for part in ("train", "test"):
+        ids = {p.id for p in split(pages, part)}
+        cells = []
+        for name, t in tallies.items():
+            scores = [s for s, pid in zip(t.scores, t.page_ids) if pid in ids]
+            cells.append(f"{name} F1 {summarize(scores)[2]:.3f}")
+        print(f"{mode} split {part:<5} ({len(ids)} pages): " + ", ".join(cells))
 
 
 def html_document(page: Page, html: str, raw: bytes) -> Document:
@@ -82,6 +112,7 @@ class Tally:
 
     seconds: float = 0.0
     scores: list[tuple[float, float]] = field(default_factory=list)
+    page_ids: list[str] = field(default_factory=list)
     by_type: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     with_found: int = 0
     with_total: int = 0
@@ -93,6 +124,7 @@ class Tally:
         self.seconds += seconds
         score = prf(text, page.body)
         self.scores.append(score)
+        self.page_ids.append(page.id)
         self.by_type[page.page_type].append(score)
         w, wt, wo, wot = snippet_hits(text, page)
         self.with_found += w
@@ -127,6 +159,9 @@ def trafilatura_text(html: str) -> str:
     return trafilatura.extract(html) or ""
 
 
+_WORDS = re.compile(r"\w+")
+
+
 @dataclass
 class MetadataTally:
     counts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
@@ -148,10 +183,11 @@ class MetadataTally:
 
 
 def _same_text(found: str | None, truth: str) -> bool:
+    """Same words (punctuation and case aside), or one contains the other ("Title" vs "Title | Site")."""
     if not found:
         return False
-    a, b = " ".join(found.lower().split()), " ".join(truth.lower().split())
-    return a == b or a in b or b in a
+    a, b = " ".join(_WORDS.findall(found.lower())), " ".join(_WORDS.findall(truth.lower()))
+    return bool(a) and (a == b or a in b or b in a)
 
 
 def print_table(mode: str, tallies: dict[str, Tally], by_type: bool) -> None:
@@ -189,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         pages = pages[: args.limit]
     config = load_config()
-    runner = docclean_runner(config)
+    runners = {mode: docclean_runner(config) for mode in ("html", "text")}
     chain = "docclean.pipeline.clean_document" if clean_document is not None else "extract + boilerplate stages"
     print(f"{len(pages)} pages (split={args.split}, page type={args.page_type or 'all'}); docclean chain: {chain}")
 
@@ -203,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         if "html" in modes:
             tallies = results["html"]
             doc = html_document(page, html, raw)
+            runner = runners["html"][0]
             start = time.perf_counter()
             try:
                 out = runner(doc)
@@ -220,6 +257,7 @@ def main(argv: list[str] | None = None) -> None:
             tallies = results["text"]
             text = render_plain_text(raw)
             doc = text_document(page, text)
+            runner = runners["text"][0]
             run_system("docclean", lambda: docclean_text(runner, doc, tallies["docclean"]), page, tallies["docclean"])
             if args.trafilatura:
                 wrapped = lines_as_paragraphs(text)
@@ -227,6 +265,9 @@ def main(argv: list[str] | None = None) -> None:
 
     for mode in modes:
         print_table(mode, results[mode], args.by_type)
+        print_stage_seconds(mode, runners[mode][1], len(pages), results[mode].get("trafilatura"))
+        if args.split == "all":
+            print_splits(mode, results[mode], pages)
     if "html" in modes:
         print("\n== METADATA (docclean, HTML, pages where the truth has the field) ==")
         for key, (ok, total) in metadata.counts.items():

@@ -5,7 +5,11 @@ Construction (deterministic for a given seed):
 
 1. **Stories.** Every page of the corpus whose ground-truth body has at least 50 words is one story
    (articles, but also forum threads, product and documentation pages: they are the "many unrelated
-   articles"). Articles with at least 150 words are *originals* that get copies.
+   articles"). The corpus itself holds a few copies (one page crawled twice, a 404 page or a manual
+   page under two URLs): pages with the same URL, and pages whose ground-truth bodies are copies by
+   an exact measure (word 5-gram Jaccard >= 0.5, or >= 80% of the smaller body's 5-grams in the
+   other), are one story.
+   Articles with at least 150 words are *originals* that get copies.
 2. **Chrome.** Each page's plain-text rendering (``corpus.render_plain_text``: every visible text node
    on its own line) minus the lines that belong to its body is that page's chrome. A site's header is
    the first 4-25 of those lines and its footer the last 4-25, so every document looks like a scraped
@@ -77,6 +81,42 @@ class Item:
     kind: str  # original, unrelated, syndicated, paywall, edited, spun, spun_paywall, edited_syndicated
     truncated: bool
     published: datetime
+
+
+def corpus_stories(pages: list[Page]) -> dict[str, str]:
+    """page id -> story id, merging pages whose bodies are copies (exact shingle sets, no sketches)."""
+    grams = {p.id: {hash(" ".join(t)) for t in zip(*(_WORD.findall(p.body.lower())[i:] for i in range(5)))} for p in pages}
+    postings: dict[int, list[str]] = {}
+    for pid, g in grams.items():
+        for h in g:
+            postings.setdefault(h, []).append(pid)
+    parent = {p.id: p.id for p in pages}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for pid, g in grams.items():
+        shared: dict[str, int] = {}
+        for h in g:
+            for other in postings[h]:
+                if other > pid:
+                    shared[other] = shared.get(other, 0) + 1
+        for other, n in shared.items():
+            a, b = len(g), len(grams[other])
+            if n >= 0.5 * (a + b - n) or n >= 0.8 * min(a, b):
+                ra, rb = find(pid), find(other)
+                parent[max(ra, rb)] = min(ra, rb)
+    by_url: dict[str, str] = {}
+    for p in pages:  # one URL crawled twice is one story, however much the page changed
+        parts = urlsplit(p.url)
+        url = f"{(parts.hostname or '').removeprefix('www.')}{parts.path.rstrip('/')}?{parts.query}".lower()
+        if url in by_url:
+            ra, rb = find(p.id), find(by_url[url])
+            parent[max(ra, rb)] = min(ra, rb)
+        by_url.setdefault(url, p.id)
+    return {pid: f"s{find(pid)}" for pid in parent}
 
 
 def _norm(s: str) -> str:
@@ -168,6 +208,7 @@ def build_set(seed: int = 0, pages: list[Page] | None = None) -> list[Item]:
     rng = random.Random(seed)
     pages = pages if pages is not None else load_pages()
     stories = [p for p in pages if len(p.body.split()) >= 50]
+    story_of = corpus_stories(stories)
     chrome = {p.id: page_chrome(p) for p in pages}
     vocabulary = sorted({w for p in stories[:200] for w in p.body.split() if w.isalpha() and 3 <= len(w) <= 10})
     templates = [p for p in pages if len(chrome[p.id]) >= 12]
@@ -178,7 +219,7 @@ def build_set(seed: int = 0, pages: list[Page] | None = None) -> list[Item]:
 
     items: list[Item] = []
     for page in stories:
-        story = f"s{page.id}"
+        story = story_of[page.id]
         published = base + timedelta(days=rng.randint(0, 120))
         if rng.random() < 1 / 3:
             site, (head, foot) = (urlsplit(page.url).hostname or page.id), _template(chrome[page.id], rng)

@@ -513,6 +513,40 @@ def _name_classified(i: int, line: str, first_body: int, last_body: int) -> str:
     return "inline_chrome"
 
 
+_GLUE_WORDS = {
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "from", "with", "and", "or", "but", "as", "than",
+    "our", "your", "their", "its", "his", "her", "my", "see", "via", "into", "about", "like", "is", "are", "was",
+}
+_CLOSING = tuple(",.;:!?)]}%’”»")
+
+
+def _continues(previous: str, line: str) -> bool:
+    """Whether ``line`` is the next piece of the same sentence (a scraper puts each link on its own line)."""
+    if line.startswith(_CLOSING):
+        return True
+    if _TERMINAL.search(previous):
+        return False
+    if line[0].islower():
+        return True
+    last = previous.rsplit(None, 1)[-1].lower()
+    return last in _GLUE_WORDS or previous.endswith((",", "(", "“", "‘", "—", "–"))
+
+
+def _join_fragments(lines: list[str], kept: list[int]) -> str:
+    """Kept lines as paragraphs separated by a blank line, with the pieces of one sentence put back together."""
+    paragraphs: list[str] = []
+    previous = -2
+    for i in kept:
+        line = lines[i]
+        if paragraphs and i == previous + 1 and _continues(lines[previous], line):
+            glue = "" if line.startswith(_CLOSING) else " "
+            paragraphs[-1] += glue + line
+        else:
+            paragraphs.append(line)
+        previous = i
+    return "\n\n".join(paragraphs)
+
+
 def strip_boilerplate(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edit]]:
     if not config.enabled or doc.rejected or not doc.text.strip():
         return doc, []
@@ -553,8 +587,12 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
             rules[i] = _name_classified(i, lines[i], first_body, last_body)
     rules = {i: r for i, r in rules.items() if r not in disabled}
     edits: list[Edit] = [Removal(rule=rules[i], text=lines[i], stage=STAGE) for i in sorted(rules)]
-    kept = [line for i, line in enumerate(lines) if i not in rules]
-    changes: dict = {"text": "\n\n".join(kept)}
+    kept = [i for i in range(len(lines)) if i not in rules]
+    if plain and config.join_fragments:
+        text = _join_fragments(lines, kept)
+    else:
+        text = "\n\n".join(lines[i] for i in kept)
+    changes: dict = {"text": text}
     if any(r == "paywall_residue" for r in rules.values()):
         changes["truncated"] = True
     for name in ("title", "published", "publisher", "dateline"):

@@ -9,12 +9,17 @@ Three steps, so the counting can run once over a whole run (and remember earlier
   is short enough to be chrome (``countable``) and long enough to identify the story (``long``).
 - ``plan(lines, state_dir, config)`` (once per run): documents of a site are first grouped into
   *stories*: two documents whose sets of long lines overlap like copies do (Jaccard >= 0.5, or one
-  contained >= 80% in the other) are copies of one story; different stories that share a template
-  each bring their own body lines and stay apart. A line is
-  chrome when it occurs in at least ``min_documents`` different stories of its site, counting this run
-  and the persisted rows of earlier runs (filtered to this run's line hashes while scanning). So the
-  same story scraped three times, or cut by a paywall, never turns its own body into chrome. Grouping
-  is pyarrow's, partitioned by site hash so memory is bounded by a partition, not by the run.
+  contained >= 80% in the other and in no other story) are copies of one story; different stories
+  that share a template each bring their own body lines and stay apart. A line is chrome when it
+  occurs in at least ``min_documents`` different stories of its site, counting this run and the
+  persisted rows of earlier runs. So the same story scraped three times, or cut by a paywall, never
+  turns its own body into chrome, and a quotation two articles share is one line in two stories.
+  Grouping is pyarrow's, partitioned by site hash so memory is bounded by a partition.
+- ``ChromeSet.save_state(state_dir)`` (when the run commits) persists, under ``state_dir/chrome``, the
+  chrome lines learned (``chrome-*.parquet``: once chrome, always chrome) and the rows of the lines that
+  are not chrome yet (``lines-*.parquet``, with each document's story). A later run reads the first
+  for its own line hashes, and the second only for its lines not known as chrome: mostly body lines,
+  whose only earlier matches are copies, so what is read follows the run's size, not the archive's.
 - ``strip_repeated_lines(doc, chrome_set, config)`` (per document, phase B).
 """
 
@@ -129,12 +134,16 @@ def _atomic_write_table(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
+_CHROME_SCHEMA = pa.schema([("site", pa.string()), ("site_hash", pa.uint64()), ("line_hash", pa.uint64())])
+
+
 @dataclass
 class ChromeSet:
     """The (site, line_hash) pairs that are chrome in this run, and what to persist for later runs."""
 
     pairs: frozenset[tuple[str, int]]
-    observations: pa.Table | None = field(default=None, repr=False)  # this run's rows, with their story
+    observations: pa.Table | None = field(default=None, repr=False)  # this run's non-chrome rows, with stories
+    learned: pa.Table | None = field(default=None, repr=False)  # chrome lines first decided in this run
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -146,15 +155,21 @@ class ChromeSet:
         return (site, hash64(line_key(line))) in self.pairs
 
     def save_state(self, state_dir: Path) -> None:
-        """Append this run's rows to the persisted line counts (atomic part, then atomic manifest)."""
-        if self.observations is None or self.observations.num_rows == 0:
-            return
+        """Append this run's rows and newly learned chrome lines to the persisted state: atomic parts,
+        then an atomic manifest (parts a crash leaves unlisted are ignored)."""
         root = Path(state_dir) / STATE_FOLDER
         root.mkdir(parents=True, exist_ok=True)
         manifest = _read_manifest(root)
-        name = f"lines-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-        _atomic_write_table(self.observations.sort_by([("site_hash", "ascending"), ("line_hash", "ascending")]), root / name)
-        manifest["parts"].append(name)
+        stamp = f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        for kind, table, keys in (
+            ("parts", self.observations, ["site_hash", "line_hash"]),
+            ("chrome", self.learned, ["site_hash", "line_hash"]),
+        ):
+            if table is None or table.num_rows == 0:
+                continue
+            name = f"{'lines' if kind == 'parts' else 'chrome'}-{stamp}.parquet"
+            _atomic_write_table(table.sort_by([(k, "ascending") for k in keys]), root / name)
+            manifest.setdefault(kind, []).append(name)
         tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         os.replace(tmp, root / MANIFEST)
@@ -164,7 +179,7 @@ def _read_manifest(root: Path) -> dict:
     path = root / MANIFEST
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
-    return {"version": 2, "parts": []}
+    return {"version": 2, "parts": [], "chrome": []}
 
 
 def _as_dataset(lines: ds.Dataset | pa.Table) -> ds.Dataset:
@@ -199,8 +214,8 @@ class _UnionFind(dict):
 def _stories(rows: pa.Table, past: pa.Table, max_copies: int) -> dict[str, int]:
     """Which story each new document tells. Two documents of a site are one story when their sets of
     long lines overlap like copies do: Jaccard >= 0.5, or the smaller set contained >= 80% in the
-    other (a paywall cut). Different stories sharing a template stay apart, since each brings its own
-    body lines. A long line found in more than ``max_copies`` documents links its documents as a chain
+    other (a paywall cut) and in no other story. Different stories sharing a template stay apart, since
+    each brings its own body lines. A long line found in more than ``max_copies`` documents links its documents as a chain
     rather than all pairs (template lines of a big site would otherwise cost n^2)."""
     columns = ["site_hash", "line_hash", "doc_id", "doc_long_lines"]
     long_rows = pa.concat_tables([rows.filter(rows["long"]).select(columns), past.filter(past["long"]).select(columns)])
@@ -221,10 +236,19 @@ def _stories(rows: pa.Table, past: pa.Table, max_copies: int) -> dict[str, int]:
                 shared[pair] = shared.get(pair, 0) + 1
         if shared:
             n_long = dict(zip(long_rows["doc_id"].to_pylist(), long_rows["doc_long_lines"].to_pylist()))
+            contained_in: dict[str, list[str]] = {}
             for (a, b), count in shared.items():
                 na, nb = n_long[a], n_long[b]
-                if count >= 0.5 * (na + nb - count) or count >= 0.8 * min(na, nb):
+                if count >= 0.5 * (na + nb - count):
                     uf.union(a, b)
+                elif count >= 0.8 * min(na, nb):
+                    small, large = (a, b) if na <= nb else (b, a)
+                    contained_in.setdefault(small, []).append(large)
+            # A cut copy is contained in one story; a short page that is mostly template is "contained"
+            # in every story of its site, and must not chain them all into one.
+            for small, larges in contained_in.items():
+                if len({uf.find(x) for x in larges}) == 1:
+                    uf.union(small, larges[0])
     story: dict[str, int] = {}
     for doc_id in pc.unique(rows["doc_id"]).to_pylist():
         root = uf.find(doc_id)
@@ -236,36 +260,55 @@ def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeCon
     """The chrome lines of this run. ``lines``: the rows of ``line_keys`` for every document of the run.
 
     A line is chrome when it was seen in at least ``min_documents`` different stories of its site,
-    in this run or in earlier runs' persisted rows."""
+    in this run or in earlier runs' persisted rows; once learned, it stays chrome. Earlier rows are
+    read only for this run's lines not already known as chrome (mostly body lines, whose only matches
+    are copies), so what is read follows the run's size, not the archive's."""
     dataset = _as_dataset(lines)
-    past_files: list[str] = []
+    past_dataset = known_dataset = None
     if state_dir is not None:
         root = Path(state_dir) / STATE_FOLDER
-        past_files = [str(root / p) for p in _read_manifest(root)["parts"]]
-    past_dataset = ds.dataset(past_files, format="parquet", schema=_STATE_SCHEMA) if past_files else None
+        manifest = _read_manifest(root)
+        if manifest["parts"]:
+            past_dataset = ds.dataset([str(root / p) for p in manifest["parts"]], format="parquet", schema=_STATE_SCHEMA)
+        if manifest.get("chrome"):
+            known_dataset = ds.dataset([str(root / p) for p in manifest["chrome"]], format="parquet", schema=_CHROME_SCHEMA)
 
     partitions = max(1, -(-dataset.count_rows() // ROWS_PER_PARTITION))
     chrome: set[tuple[str, int]] = set()
     observations: list[pa.Table] = []
+    learned: list[pa.Table] = []
     for part in range(partitions):
         rows = dataset.to_table(columns=_SCHEMA.names, filter=_partition_filter(partitions, part)).cast(_SCHEMA)
         if not rows.num_rows:
             continue
+        line_hashes = pc.unique(rows["line_hash"])
+        known = _CHROME_SCHEMA.empty_table()
+        if known_dataset is not None:
+            known = known_dataset.to_table(filter=pc.field("line_hash").isin(line_hashes))
+            known = known.join(rows.select(["site", "line_hash"]).group_by(["site", "line_hash"]).aggregate([]),
+                               ["site", "line_hash"], join_type="inner")
         past = _STATE_SCHEMA.empty_table()
         if past_dataset is not None:
-            # only earlier rows that share a line with this run matter (filtered while scanning)
-            past = past_dataset.to_table(filter=pc.field("line_hash").isin(pc.unique(rows["line_hash"])))
+            open_lines = pc.filter(line_hashes, pc.invert(pc.is_in(line_hashes, known["line_hash"])))
+            past = past_dataset.to_table(filter=pc.field("line_hash").isin(open_lines))
             past = past.filter(pc.is_in(past["site_hash"], pc.unique(rows["site_hash"])))
         story = _stories(rows, past, config.max_story_copies)
-        stories = pa.array([story[d] for d in rows["doc_id"].to_pylist()], pa.uint64())
-        rows = rows.append_column("story", stories)
-        observations.append(rows)
+        rows = rows.append_column("story", pa.array([story[d] for d in rows["doc_id"].to_pylist()], pa.uint64()))
         counted = pa.concat_tables([rows.filter(rows["countable"]), past.filter(past["countable"])])
         counts = counted.group_by(["site", "line_hash"], use_threads=False).aggregate([("story", "count_distinct")])
         hits = counts.filter(pc.greater_equal(counts["story_count_distinct"], config.min_documents))
-        chrome.update(zip(hits["site"].to_pylist(), hits["line_hash"].to_pylist()))
-    observed = pa.concat_tables(observations) if observations else None
-    return ChromeSet(pairs=frozenset(chrome), observations=observed)
+        hits = hits.select(["site", "line_hash"]).join(known.select(["site", "line_hash"]), ["site", "line_hash"], join_type="left anti")
+        hits = hits.append_column("site_hash", pa.array([hash64(x) for x in hits["site"].to_pylist()], pa.uint64()))
+        learned.append(hits.select(_CHROME_SCHEMA.names).cast(_CHROME_SCHEMA))
+        decided = pa.concat_tables([known.select(["site", "line_hash"]), hits.select(["site", "line_hash"])])
+        chrome.update(zip(decided["site"].to_pylist(), decided["line_hash"].to_pylist()))
+        # rows of chrome lines are never needed again: the decision is persisted instead
+        observations.append(rows.join(decided, ["site", "line_hash"], join_type="left anti").select(_STATE_SCHEMA.names))
+    return ChromeSet(
+        pairs=frozenset(chrome),
+        observations=pa.concat_tables(observations) if observations else None,
+        learned=pa.concat_tables(learned) if learned else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the stage

@@ -15,6 +15,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
 
     config = load_config(args.config)  # validate before starting anything
+    if args.cluster and (args.engine == "local" or args.ephemeral):
+        # --ephemeral would make every Dask worker start a temporary Prefect server of its own.
+        print("--cluster runs through the Prefect flow on a shared Prefect API: it cannot be combined with "
+              "--engine local or --ephemeral", file=sys.stderr)
+        return 2
     if args.engine == "local":
         from . import pipeline
 
@@ -24,6 +29,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             from flows import server
 
             server.ensure_server(log=lambda m: print(m, file=sys.stderr))
+            if args.cluster:
+                from flows import dask as dask_support
+
+                try:
+                    dask_support.check_reachable_api(os.environ["PREFECT_API_URL"], args.cluster)
+                except dask_support.ClusterSetupError as exc:
+                    print(exc, file=sys.stderr)
+                    return 2
         else:
             os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         stop = threading.Event()
@@ -38,7 +51,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from flows.clean import clean_flow
 
         try:
-            result = clean_flow(input=str(args.raw), output=str(args.out), config_path=args.config)
+            result = clean_flow(input=str(args.raw), output=str(args.out), config_path=args.config,
+                                cluster=args.cluster)
         finally:
             stop.set()
         print(
@@ -53,83 +67,163 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt_counts(counter: Counter | dict, indent: str = "  ") -> str:
-    items = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    return "\n".join(f"{indent}{v:>7}  {k}" for k, v in items) or f"{indent}(none)"
+def _filters(args: argparse.Namespace):
+    from .inspect import Filters, parse_since
+
+    languages = tuple(x.strip() for v in (args.language or []) for x in v.split(",") if x.strip())
+    return Filters(since=parse_since(args.since) if args.since else None, languages=languages,
+                   publisher=args.publisher)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .archive import Archive
+    from .inspect import summary
 
-    archive = Archive(args.archive)
-    if not archive.root.exists():
-        print(f"no archive at {args.archive}", file=sys.stderr)
-        return 2
-    docs = archive.table("documents", columns=["doc_id", "language", "truncated", "removed", "repairs", "publisher", "chars"])
-    rejects = archive.table("rejects", columns=["reason"])
-    dups = archive.table("duplicates", columns=["method"])
-    runs = archive.table("runs", columns=["run_id"])
-    removals = Counter()
-    for removed in docs.column("removed").to_pylist():
-        for r in removed or ():
-            removals[r["rule"]] += 1
-    repairs = Counter()
-    for reps in docs.column("repairs").to_pylist():
-        for r in reps or ():
-            repairs[f"{r['original']} -> {r['replacement']}"] += 1
-    print(f"archive {archive.root}: {runs.num_rows} runs")
-    print(f"documents: {docs.num_rows} ({sum(1 for t in docs.column('truncated').to_pylist() if t)} truncated, "
-          f"{sum(docs.column('chars').to_pylist() or [0])} characters)")
-    print(f"duplicates: {dups.num_rows}")
-    print(_fmt_counts(Counter(dups.column("method").to_pylist())))
-    print(f"rejects: {rejects.num_rows}")
-    print(_fmt_counts(Counter(rejects.column("reason").to_pylist())))
-    print("languages:")
-    print(_fmt_counts(Counter(docs.column("language").to_pylist())))
-    print("removals by rule:")
-    print(_fmt_counts(removals))
-    print("repairs:")
-    print(_fmt_counts(repairs))
+    summary(args.archive, _filters(args))
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    import pyarrow.compute as pc
+    from .inspect import show
 
-    from .archive import Archive
+    return show(args.archive, args.doc_id, color=_color(args), plain=args.plain)
 
-    archive = Archive(args.archive)
-    for table_name in ("documents", "duplicates", "rejects"):
-        ds = archive.dataset(table_name)
-        t = ds.to_table(filter=pc.field("doc_id") == args.doc_id)
-        if t.num_rows:
-            row = t.to_pylist()[0]
-            break
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .inspect import diff
+
+    return diff(args.archive, args.doc_id, color=_color(args))
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .archive import write_bytes_atomic
+    from .inspect import export
+
+    fmt = args.format or (Path(args.out).suffix.lstrip(".") if args.out else "jsonl")
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    if args.out is None or str(args.out) == "-":
+        rows = export(args.archive, fmt, sys.stdout, args.table, _filters(args), columns)
     else:
-        print(f"no document {args.doc_id} in {args.archive}", file=sys.stderr)
-        return 2
-    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    red, green, dim, bold, reset = ("\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[1m", "\x1b[0m") if color else ("",) * 5
-    print(f"{bold}{row['doc_id']}{reset} ({table_name}) from {row['source_path']} sha256 {row['source_sha256'][:16]}...")
-    for key in ("url", "title", "published", "author", "publisher", "dateline", "language", "language_score",
-                "truncated", "duplicate_of", "similarity", "method", "reason", "detail"):
-        if row.get(key) not in (None, ""):
-            print(f"  {key}: {row[key]}")
-    print()
-    print(row.get("text") or "")
-    if row.get("removed"):
-        print(f"\n{bold}removed ({len(row['removed'])}):{reset}")
-        for r in row["removed"]:
-            print(f"  {red}- [{r['rule']}]{reset} {dim}{r['text'][:300]}{reset}")
-    if row.get("repairs"):
-        print(f"\n{bold}repairs ({len(row['repairs'])}):{reset}")
-        for r in row["repairs"]:
-            print(f"  {green}~ [{r['rule']}]{reset} {r['original']!r} -> {r['replacement']!r} at {r['offset']} (confidence {r['confidence']:.2f})")
-    if row.get("fixes"):
-        print(f"\n{bold}normalization fixes:{reset}")
-        for f in row["fixes"]:
-            print(f"  [{f['rule']}] {f['detail']}")
+        import io
+
+        buffer = io.StringIO(newline="")
+        rows = export(args.archive, fmt, buffer, args.table, _filters(args), columns)
+        write_bytes_atomic(buffer.getvalue().encode("utf-8"), Path(args.out))  # all or nothing at --out
+    print(f"exported {rows} {args.table} rows as {fmt}" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
     return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import report_from_archive, write_run_report
+
+    report = report_from_archive(args.archive, args.run_id)
+    print(write_run_report(args.archive, report))
+    return 0
+
+
+def _cmd_compact(args: argparse.Namespace) -> int:
+    from flows.maintenance import compact_archive
+
+    result = compact_archive(args.archive, target_rows=args.target_rows, dry_run=args.dry_run, config_path=args.config,
+                             log=lambda m: print(m, file=sys.stderr))
+    for name, t in result.tables.items():
+        print(f"{name}: {t.files_before} files -> {t.files_after} ({t.rows} rows)")
+    print(f"{'would remove' if args.dry_run else 'removed'} {result.files_removed} files")
+    return 0
+
+
+# `docclean serve` and the `hourly` deployment of prefect.yaml run on the same schedule (a test checks).
+SERVE_CRON = "0 * * * *"
+SERVE_TIMEZONE = "UTC"
+
+
+def serve_deployment(args: argparse.Namespace):
+    """The deployment `docclean serve` runs: the cleaning flow with these parameters, on the schedule."""
+    from prefect.schedules import Cron
+
+    from flows.clean import clean_flow
+
+    return clean_flow.to_deployment(
+        name=args.name, parameters={"input": str(args.raw), "output": str(args.out), "config_path": args.config},
+        schedules=[Cron(args.cron, timezone=args.timezone)], concurrency_limit=1,
+        description="docclean serve: the cleaning flow on a schedule, in one process",
+    )
+
+
+def _start_prefect_server(log_path: Path):
+    """A full Prefect server (API, UI and scheduler: a served schedule needs the scheduler, which the
+    reusable local API of `docclean run` does not run) for the life of `docclean serve`."""
+    import subprocess
+    import urllib.request
+
+    from flows.server import _free_port
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"starting a Prefect server on {url} (UI: http://127.0.0.1:{port}); it stops with this command",
+          file=sys.stderr)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited with code {proc.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        time.sleep(0.5)
+    _stop_process_group(proc)
+    raise RuntimeError(f"prefect server did not answer within 240 s; see {log_path}")
+
+
+def _stop_process_group(proc) -> None:
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    from flows.server import prefect_home
+
+    url = get_current_settings().api.url  # PREFECT_API_URL from the environment or the Prefect profile
+    server = None
+    if not url:
+        server, url = _start_prefect_server(prefect_home() / "docclean-serve-server.log")
+        os.environ["PREFECT_API_URL"] = url  # for the flow-run processes too
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            from prefect import serve
+            from prefect.deployments import run_deployment
+
+            deployment = serve_deployment(args)
+            if args.run_now:
+                deployment.apply()
+                run = run_deployment(f"{deployment.flow_name}/{deployment.name}", timeout=0)
+                print(f"started flow run {run.name} ({run.id})", file=sys.stderr)
+            serve(deployment)  # blocks; Ctrl-C stops it and pauses the schedule
+    finally:
+        if server is not None:
+            _stop_process_group(server)
+    return 0
+
+
+def _color(args: argparse.Namespace) -> bool | None:
+    return {"always": True, "never": False}.get(args.color)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -174,16 +268,69 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prefect (default): a Prefect flow run; local: the same pipeline without Prefect")
     r.add_argument("--ephemeral", action="store_true",
                    help="use Prefect's own temporary server instead of the reusable local API (slower start)")
+    r.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="run the batches on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
+                   "needs PREFECT_API_URL reachable from the workers and input/archive on shared storage")
     r.set_defaults(func=_cmd_run)
+
+    def add_filters(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--since", help="only what was archived since: 2026-01-05, 2026-01-05T09:00, or 24h, 7d")
+        parser.add_argument("--language", action="append", help="only these languages (repeat, or en,fr)")
+        parser.add_argument("--publisher", help="only documents whose publisher contains this (any case)")
+
+    def add_color(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                            help="colour (auto: on a terminal, unless NO_COLOR is set)")
 
     i = sub.add_parser("inspect", help="summarize an archive")
     i.add_argument("archive", type=Path)
+    add_filters(i)
     i.set_defaults(func=_cmd_inspect)
 
     s = sub.add_parser("show", help="one document, with what was removed or repaired and why")
     s.add_argument("archive", type=Path)
-    s.add_argument("doc_id")
+    s.add_argument("doc_id", help="a doc_id (or a unique prefix of at least 6 characters)")
+    s.add_argument("--plain", action="store_true", help="print the cleaned text only, unmarked")
+    add_color(s)
     s.set_defaults(func=_cmd_show)
+
+    d = sub.add_parser("diff", help="one document's raw source against its cleaned text")
+    d.add_argument("archive", type=Path)
+    d.add_argument("doc_id", help="a doc_id (or a unique prefix of at least 6 characters)")
+    add_color(d)
+    d.set_defaults(func=_cmd_diff)
+
+    e = sub.add_parser("export", help="write a table of the archive as JSON Lines or CSV")
+    e.add_argument("archive", type=Path)
+    e.add_argument("--format", choices=["jsonl", "csv"], default=None,
+                   help="jsonl or csv (default: from the --out suffix, else jsonl)")
+    e.add_argument("--out", default=None, help="output file (default: standard output)")
+    e.add_argument("--table", choices=["documents", "duplicates", "rejects", "runs"], default="documents")
+    e.add_argument("--columns", help="comma-separated columns (default: all)")
+    add_filters(e)
+    e.set_defaults(func=_cmd_export)
+
+    rep = sub.add_parser("report", help="(re)write the HTML report of a run into CLEAN/reports/")
+    rep.add_argument("archive", type=Path)
+    rep.add_argument("run_id", nargs="?", default=None, help="default: the latest run")
+    rep.set_defaults(func=_cmd_report)
+
+    c = sub.add_parser("compact", help="merge small Parquet files of each table into larger ones (keeps every row)")
+    c.add_argument("archive", type=Path)
+    c.add_argument("--target-rows", type=int, default=100_000, help="rows per compacted file (default: 100000)")
+    c.add_argument("--dry-run", action="store_true", help="say what would be merged, change nothing")
+    c.add_argument("--config", default=None, help="TOML configuration file (compression settings)")
+    c.set_defaults(func=_cmd_compact)
+
+    se = sub.add_parser("serve", help="run the cleaning flow on a schedule in this process (flow.serve)")
+    se.add_argument("raw", nargs="?", default="raw", type=Path, help="input folder (default: raw/)")
+    se.add_argument("--out", default="clean", type=Path, help="archive folder (default: clean/)")
+    se.add_argument("--config", default=None, help="TOML configuration file (see README)")
+    se.add_argument("--cron", default=SERVE_CRON, help=f"schedule (default: {SERVE_CRON!r}, hourly, as prefect.yaml)")
+    se.add_argument("--timezone", default=SERVE_TIMEZONE, help=f"time zone of the schedule (default: {SERVE_TIMEZONE})")
+    se.add_argument("--name", default="serve", help="deployment name (default: serve)")
+    se.add_argument("--run-now", action="store_true", help="also start one run right away")
+    se.set_defaults(func=_cmd_serve)
 
     v = sub.add_parser("verify", help="check that an archive is sound (readable, consistent, no leftovers)")
     v.add_argument("archive", type=Path)
@@ -200,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _user_error(exc: Exception) -> bool:
+    """A wrong argument or a missing/unreadable archive: a one-line message, not a traceback."""
+    from .archive import ArchiveError
+
+    return isinstance(exc, (ValueError, FileNotFoundError, NotADirectoryError, ArchiveError))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -208,7 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
+    except Exception as exc:
+        if args.command in ("run", "verify", "repair", "server") or not _user_error(exc):
+            raise
+        print(f"docclean {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 if __name__ == "__main__":
     sys.exit(main())

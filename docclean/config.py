@@ -66,6 +66,7 @@ class BoilerplateConfig(_Section):
     classifier: bool = Field(True, description="Plain text: judge each line in context with the trained line model.")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="Body score below which the classifier drops a line.")
     min_related_run: int = Field(3, ge=1, description="Short lines after the last prose paragraph that make a related-links block.")
+    join_fragments: bool = Field(True, description="Plain text: rejoin the pieces of a sentence a scraper split at links.")
 
 
 class RepairConfig(_Section):

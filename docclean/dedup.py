@@ -34,6 +34,7 @@ import os
 import re
 import unicodedata
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -162,35 +163,34 @@ def band_keys(signatures: np.ndarray, config: DedupConfig) -> np.ndarray:
 
 @dataclass(slots=True)
 class _Shingled:
-    positions: dict[int, int]  # shingle hash -> first position (in shingles)
+    hashes: np.ndarray  # sorted distinct shingle hashes (int64)
+    first: np.ndarray  # the first position of each, aligned with ``hashes``
     count: int  # number of shingles
     words: int
 
 
 def _shingled(text: str, n: int) -> _Shingled:
     tokens = words(text)
-    positions: dict[int, int] = {}
-    for i, s in enumerate(shingles(tokens, n)):
-        positions.setdefault(hash(s), i)
-    return _Shingled(positions, max(len(tokens) - n + 1, 1), len(tokens))
+    hashed = np.fromiter((hash(s) for s in shingles(tokens, n)), dtype=np.int64)
+    hashes, first = np.unique(hashed, return_index=True)
+    return _Shingled(hashes, first, max(len(tokens) - n + 1, 1), len(tokens))
 
 
 def verify(a: _Shingled, b: _Shingled, config: DedupConfig) -> tuple[float, str] | None:
     """(similarity, method) when the two texts are one story, else None."""
-    if not a.positions or not b.positions:
+    if not len(a.hashes) or not len(b.hashes):
         return None
-    small, large = (a, b) if len(a.positions) <= len(b.positions) else (b, a)
-    shared = [large.positions[h] for h in small.positions if h in large.positions]
-    inter = len(shared)
-    jaccard = inter / (len(small.positions) + len(large.positions) - inter)
+    small, large = (a, b) if len(a.hashes) <= len(b.hashes) else (b, a)
+    _, _, in_large = np.intersect1d(small.hashes, large.hashes, assume_unique=True, return_indices=True)
+    inter = len(in_large)
+    jaccard = inter / (len(small.hashes) + len(large.hashes) - inter)
     if jaccard >= config.jaccard_threshold:
         return jaccard, "minhash_jaccard"
-    containment = inter / len(small.positions)
+    containment = inter / len(small.hashes)
     if containment >= config.containment_threshold and small.words >= config.min_containment_words:
         # Where the shared text starts in the longer copy: a paywall cut or a copy with other chrome
         # matches from the opening; one story of a digest would match from its middle.
-        shared.sort()
-        start = shared[int(0.1 * (len(shared) - 1))]
+        start = np.quantile(large.first[in_large], 0.1, method="lower")
         if start <= config.max_containment_offset * large.count:
             return containment, "containment"
     return None
@@ -201,7 +201,7 @@ def verify(a: _Shingled, b: _Shingled, config: DedupConfig) -> tuple[float, str]
 
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=262_144)  # scans decode one group at a time
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -266,7 +266,8 @@ class SignatureIndex:
 
 def _signature_settings(config: DedupConfig) -> dict:
     keys = ("num_perm", "lsh_rows", "head_words", "head_num_perm", "shingle_words", "seed")
-    return {k: getattr(config, k) for k in keys}
+    # rensa versions its hashing: a new algorithm would make every stored band key unmatchable
+    return {**{k: getattr(config, k) for k in keys}, "minhash": f"rensa.RMinHash/{RMinHash.ALGORITHM_VERSION}"}
 
 
 # ---------------------------------------------------------------------------------------------- the plan
@@ -328,7 +329,9 @@ def _signature_matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndar
     if isinstance(flat, pa.ChunkedArray):
         flat = flat.combine_chunks()
     matrix = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.uint64)
-    return matrix.reshape(-1, width) if len(matrix) else np.zeros((0, width), np.uint64)
+    if len(matrix) != len(column) * width:
+        raise ValueError(f"minhash signatures must have {width} values each (num_perm + head_num_perm of this config)")
+    return matrix.reshape(-1, width)
 
 
 def _pairs_within_buckets(keys: np.ndarray, max_bucket: int) -> set[tuple[int, int]]:
@@ -356,8 +359,10 @@ def plan(
 ) -> DedupPlan:
     """Decide which of this run's documents are copies, of each other or of archived ones.
 
-    ``candidates``: doc_id, text_hash (uint64), minhash (list of uint), truncated, length, published.
-    ``fetch_texts(doc_ids)`` returns cleaned texts (new and archived) for verification."""
+    ``candidates``: doc_id, text_hash (uint64), minhash (list of uint), truncated, length (the body's
+    size, in words or characters but always the same unit: the longest copy is kept), published.
+    ``fetch_texts(doc_ids)`` returns cleaned texts (new and archived) for verification; a document
+    whose text it doesn't return is never merged by near-duplicate verification (exact still works)."""
     index = SignatureIndex(state_dir)
     index.check_config(config)
     n_new = candidates.num_rows
@@ -433,17 +438,18 @@ def plan(
     # 3. verification on the texts
     to_verify = [p for p in pairs if p not in edges]
     texts = _TextCache(fetch_texts, node_ids, config.shingle_words)
-    texts.prefetch({x for p in to_verify for x in p})
 
     verified = 0
-    for a, b in to_verify:
-        sa, sb = texts.shingled(a), texts.shingled(b)
-        if sa is None or sb is None:
-            continue
-        result = verify(sa, sb, config)
-        if result is not None:
-            add_edge(a, b, *result)
-            verified += 1
+    for chunk, nodes in _chunks_of_pairs(to_verify, texts.capacity // 2):
+        texts.prefetch(nodes)
+        for a, b in chunk:
+            sa, sb = texts.shingled(a), texts.shingled(b)
+            if sa is None or sb is None:
+                continue
+            result = verify(sa, sb, config)
+            if result is not None:
+                add_edge(a, b, *result)
+                verified += 1
 
     # 4. clusters, kept copy, direct verification against it
     duplicates: list[tuple[str, str, float, str]] = []
@@ -525,11 +531,12 @@ def plan(
 
 
 class _TextCache:
-    """Shingled texts of the nodes, fetched in bulk first, then lazily (pairs met only through a chain)."""
+    """Shingled texts of the nodes, fetched in bulk and kept in a bounded LRU: verification memory
+    follows ``capacity``, not the number of candidate pairs."""
 
-    def __init__(self, fetch_texts, node_ids: list[str], n: int):
-        self.fetch_texts, self.node_ids, self.n = fetch_texts, node_ids, n
-        self.cache: dict[int, _Shingled | None] = {}
+    def __init__(self, fetch_texts, node_ids: list[str], n: int, capacity: int = 4096):
+        self.fetch_texts, self.node_ids, self.n, self.capacity = fetch_texts, node_ids, n, capacity
+        self.cache: OrderedDict[int, _Shingled | None] = OrderedDict()
 
     def prefetch(self, nodes: set[int]) -> None:
         nodes = {x for x in nodes if x not in self.cache}
@@ -537,11 +544,28 @@ class _TextCache:
         for x in nodes:
             text = texts.get(self.node_ids[x])
             self.cache[x] = _shingled(text, self.n) if text is not None else None
+        while len(self.cache) > max(self.capacity, len(nodes)):
+            self.cache.popitem(last=False)
 
     def shingled(self, node: int) -> _Shingled | None:
         if node not in self.cache:
             self.prefetch({node})
+        self.cache.move_to_end(node)
         return self.cache[node]
+
+
+def _chunks_of_pairs(pairs: list[tuple[int, int]], max_nodes: int):
+    """Pairs in order, cut into chunks touching at most ``max_nodes`` documents each."""
+    chunk: list[tuple[int, int]] = []
+    nodes: set[int] = set()
+    for pair in sorted(pairs):
+        if len(nodes) + (pair[0] not in nodes) + (pair[1] not in nodes) > max_nodes and chunk:
+            yield chunk, nodes
+            chunk, nodes = [], set()
+        chunk.append(pair)
+        nodes.update(pair)
+    if chunk:
+        yield chunk, nodes
 
 
 def _fetch(fetch_texts: Callable[[list[str]], dict[str, str]], doc_ids: set[str]) -> dict[str, str]:
@@ -580,15 +604,20 @@ CANDIDATES_SCHEMA = pa.schema(
 
 def candidates_table(rows: Iterable[tuple[Document, Fingerprint]]) -> pa.Table:
     """The ``plan`` input for (document, fingerprint) pairs; ``length`` is the cleaned text's words."""
-    records = [
+    rows = list(rows)
+    if not rows:
+        return CANDIDATES_SCHEMA.empty_table()
+    signatures = np.stack([fp.minhash for _, fp in rows]).astype(np.uint32)
+    width = signatures.shape[1]
+    offsets = pa.array(np.arange(0, (len(rows) + 1) * width, width, dtype=np.int32))
+    return pa.table(
         {
-            "doc_id": doc.doc_id,
-            "text_hash": fp.text_hash,
-            "minhash": fp.minhash.tolist(),
-            "truncated": doc.truncated,
-            "length": fp.length,
-            "published": doc.published,
-        }
-        for doc, fp in rows
-    ]
-    return pa.Table.from_pylist(records, schema=CANDIDATES_SCHEMA)
+            "doc_id": pa.array([doc.doc_id for doc, _ in rows], pa.string()),
+            "text_hash": pa.array([fp.text_hash for _, fp in rows], pa.uint64()),
+            "minhash": pa.ListArray.from_arrays(offsets, pa.array(signatures.reshape(-1), pa.uint32())),
+            "truncated": pa.array([doc.truncated for doc, _ in rows], pa.bool_()),
+            "length": pa.array([fp.length for _, fp in rows], pa.int64()),
+            "published": pa.array([doc.published for doc, _ in rows], pa.timestamp("us", tz="UTC")),
+        },
+        schema=CANDIDATES_SCHEMA,
+    )

@@ -1,21 +1,24 @@
 """Extract stage: the main content of an HTML page as text, plus its title, date, author, site name and URL.
 
-How (measured on extraction-dev, see benchmarks/extraction.py):
+The design, chosen by measurement on extraction-dev (benchmarks/extraction.py; README has the figures):
 
-1. Parse once with Resiliparse's lexbor DOM (about 10x faster than trafilatura's pipeline; bs4 would
-   take longer to parse a page than this whole stage takes, so it is not used on this hot path).
-2. Read metadata from the parsed head: JSON-LD, OpenGraph / Dublin Core / article meta tags, <title>,
+1. Parse once with Resiliparse's lexbor DOM. It is several times faster than lxml+trafilatura, and bs4
+   would spend longer parsing a page than this whole stage takes, so bs4 is not used on this hot path.
+2. Metadata from the parsed page: JSON-LD, OpenGraph / article / Dublin Core meta tags, <title>, <h1>,
    <link rel=canonical>, <time datetime>.
-3. Pre-clean the DOM with named rules (``dom_ad_container``, ``dom_paywall``...): each matched container
-   is removed and its text recorded as a Removal under the rule's name.
-4. Extract the main content with Resiliparse's main-content heuristics; when that looks unreliable (too
-   little text) fall back to trafilatura on an lxml tree.
-5. Clean the extracted blocks with a few text rules (the title repeated as a heading, repeated blocks,
-   ad markers), and record every visible text block that was left out as ``not_main_content``.
+3. DOM pre-cleaning with named rules (``dom_ad_container``, ``dom_paywall``, ``dom_share_widget``...):
+   each matched container is removed and its text recorded as a Removal under the rule's name.
+4. Main content: when the page has a recognizable article-body container (``itemprop=articleBody``,
+   ``.entry-content``, <article>, <main>...) holding most of the text, all of its (pre-cleaned) text;
+   otherwise Resiliparse's main-content heuristics. When those look unsure (little text, or much
+   prose left outside) trafilatura (fast mode, on the pre-cleaned page) decides instead.
+5. A few text rules on the blocks (the title repeated as a heading, ad markers), and every visible
+   block left out is recorded as ``not_main_content`` so the audit trail shows what went.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 from datetime import datetime, timezone
@@ -60,6 +63,13 @@ DOM_RULES: dict[str, tuple[str, ...]] = {
         "[class*=related-stories]", "[id^=related]", "[class*=more-stories]", "[class^=trending]", "[class*=most-popular]",
         "[class*=outbrain]", "[id*=outbrain]", "[class*=taboola]", "[id*=taboola]", "[class*=read-next]", "[class~=recommended]",
     ),
+    "dom_call_to_action": (
+        "[class~=cta]", "[class^=cta-]", "[class*=-cta]", "[class*=call-to-action]", "[class*=calltoaction]", "[id^=cta]",
+    ),
+    "dom_author_bio": (
+        "[class*=author-bio]", "[class*=about-author]", "[class*=author-box]", "[class*=author-info]",
+        "[class*=authorbio]", "[class*=author-card]",
+    ),
     "dom_navigation": ("nav", "[role=navigation]", "[class*=breadcrumb]", "[class~=menu]", "[class*=skip-link]"),
     "dom_site_header": ("body > header", "[role=banner]"),
     "dom_site_footer": ("body > footer", "[role=contentinfo]", "footer[class*=site]", "footer[id*=site]"),
@@ -75,7 +85,6 @@ _ALL_RULES_SELECTOR = ", ".join(_RULE_SELECTORS.values())
 WRAPPER_TEXT_SHARE = 0.5
 NEVER_REMOVED = {"html", "body", "main", "article"}
 
-DROP_REPEATS = False
 MAX_RECORDED_CHARS = 20_000  # audit of left-out blocks per document; the rest is summarized in one line
 
 AD_MARKER = re.compile(r"^\W*(advertisement|advertising|sponsored|ad|anzeige|publicité|publicidad)\W*$", re.I)
@@ -88,6 +97,8 @@ def extract(doc: Document, config: ExtractConfig) -> StageResult:
     try:
         return _extract(doc, config)
     except Exception as exc:  # broken HTML must never escape as an exception
+        if type(exc).__name__ == "DocumentTimeout":
+            raise  # the pipeline's per-document time limit is not a parsing problem
         return doc.replace(html=None).reject("unparsable_html", f"{type(exc).__name__}: {exc}"), []
 
 
@@ -99,28 +110,20 @@ def _extract(doc: Document, config: ExtractConfig) -> StageResult:
     edits: list[Edit] = []
     if config.preclean_dom:
         edits += preclean(tree)
-        if EXPERIMENT.get("link_lists", 0):
-            edits += remove_link_lists(tree.body)
 
-    main_blocks = text_blocks(
-        extract_plain_text(tree, main_content=True, alt_texts=False, comments=False, form_fields=False)
-    )
     all_blocks = text_blocks(
         extract_plain_text(tree, main_content=False, alt_texts=False, comments=True, form_fields=False)
     )
-    blocks = main_blocks
-    if EXPERIMENT.get("rescue"):
-        blocks = rescue_prose(all_blocks, main_blocks)
-    if len("".join(blocks)) < config.fallback_below_chars or (EXPERIMENT.get("unsure") and unsure(all_blocks, main_blocks)):
-        EXPERIMENT["fallbacks"] = EXPERIMENT.get("fallbacks", 0) + 1
-        source = tree.document.html if EXPERIMENT.get("fb_clean") else doc.html
-        blocks = trafilatura_blocks(source, doc.url) or blocks
+    if config.extractor == "trafilatura":  # trafilatura's full pipeline (with its fallbacks), for comparison
+        blocks = trafilatura_blocks(tree.document.html if config.preclean_dom else doc.html, doc.url, fast=False)
+    else:
+        blocks = main_content_blocks(doc, tree, all_blocks, config)
 
     title = doc.title or meta.get("title")
     blocks, rule_edits = clean_blocks(blocks, title)
     edits += rule_edits
     text = "\n\n".join(blocks)
-    if len(text) < max(config.min_text_chars, 1):
+    if len(text) < max(config.min_text_chars, 1) or not _WORD.search(text):
         detail = "no main text found" + (f" (after removing {len(edits)} chrome blocks)" if edits else "")
         return doc.replace(html=None).reject("no_main_content", detail), edits
 
@@ -128,37 +131,73 @@ def _extract(doc: Document, config: ExtractConfig) -> StageResult:
         edits += left_out_blocks(all_blocks, blocks, already=edits)
 
     changes = dict(html=None, text=text)
+    if any(e.rule == "dom_paywall" for e in edits if isinstance(e, Removal)):
+        changes["truncated"] = True  # a paywall box means the page shows only the start of the article
     for field in ("title", "author", "publisher", "url", "published"):
         if getattr(doc, field) is None and meta.get(field):
             changes[field] = meta[field]
     return doc.with_edits(edits, **changes), edits
 
 
-EXPERIMENT: dict = {}
+# --- main content -------------------------------------------------------------------------------
 
+# Where CMSs put the article body, most specific first (the vocabulary trafilatura's BODY_XPATH uses).
+BODY_CONTAINERS = (
+    "[itemprop=articleBody]",
+    "[class*=entry-content], [class*=post-content], [class*=article-body], [class*=article__body], "
+    "[class*=articleBody], [class*=article-content], [class*=article__content], [class*=post-body], "
+    "[class*=story-body], [id*=article-body], [class*=body-text], [class*=article-text], [class*=story-content], "
+    "[class*=post-entry], [class*=rich-text], [class*=single-content], [class*=blog-content]",
+    "article",
+    "main, [role=main]",
+)
+MIN_CONTAINER_CHARS = 200
+CONTAINER_SHARE_OF_MAIN = 0.5  # a container with less text than this share of the main prose is a teaser
+UNSURE_LEFT_OUT_PROSE = 0.3  # prose left out beyond this share of the kept text: ask trafilatura
+PROSE_CHARS = 120
 SENTENCE_END = re.compile(r"[.!?:;)\"”’]$")
 
 
-def _prose(block: str) -> bool:
-    return len(block) >= EXPERIMENT.get("prose_chars", 120) and bool(SENTENCE_END.search(block))
+def main_content_blocks(doc: Document, tree: HTMLTree, all_blocks: list[str], config: ExtractConfig) -> list[str]:
+    main_blocks = text_blocks(
+        extract_plain_text(tree, main_content=True, alt_texts=False, comments=False, form_fields=False)
+    )
+    blocks = body_container_blocks(tree, main_blocks)
+    if blocks and sum(len(b) for b in blocks) >= config.fallback_below_chars:
+        return blocks
+    if sum(len(b) for b in main_blocks) < config.fallback_below_chars or leaves_out_prose(all_blocks, main_blocks):
+        return trafilatura_blocks(tree.document.html, doc.url, fast=True) or main_blocks
+    return main_blocks
 
 
-def rescue_prose(all_blocks: list[str], main_blocks: list[str]) -> list[str]:
-    main = {_fold(b) for b in main_blocks}
-    out = []
-    for b in all_blocks:
-        f = _fold(b)
-        if f in main or _prose(b):
-            out.append(b)
-            main.discard(f)
-    return out
+def body_container_blocks(tree: HTMLTree, main_blocks: list[str]) -> list[str] | None:
+    """All the text of the page's article-body container, when it has one that holds most of the text."""
+    main_prose_chars = sum(len(b) for b in main_blocks if _is_prose(b))
+    for group in BODY_CONTAINERS:
+        best, best_chars = None, 0
+        for element in tree.body.query_selector_all(group):
+            chars = len(element.text)
+            if chars > best_chars:
+                best, best_chars = element, chars
+        if best is None or best_chars < MIN_CONTAINER_CHARS or best_chars < CONTAINER_SHARE_OF_MAIN * main_prose_chars:
+            continue
+        blocks = text_blocks(
+            extract_plain_text(HTMLTree.parse(best.html), main_content=False, alt_texts=False, comments=False,
+                               form_fields=False)
+        )
+        if blocks:
+            return blocks
+    return None
 
 
-def unsure(all_blocks: list[str], main_blocks: list[str]) -> bool:
-    main = {_fold(b) for b in main_blocks}
-    left_prose = sum(len(b) for b in all_blocks if _fold(b) not in main and _prose(b))
-    main_chars = sum(len(b) for b in main_blocks)
-    return left_prose > EXPERIMENT.get("unsure_ratio", 0.3) * main_chars
+def leaves_out_prose(all_blocks: list[str], main_blocks: list[str]) -> bool:
+    kept = {_key(b) for b in main_blocks}
+    left_out = sum(len(b) for b in all_blocks if _key(b) not in kept and _is_prose(b))
+    return left_out > UNSURE_LEFT_OUT_PROSE * sum(len(b) for b in main_blocks)
+
+
+def _is_prose(block: str) -> bool:
+    return len(block) >= PROSE_CHARS and bool(SENTENCE_END.search(block))
 
 
 # --- DOM pre-cleaning ------------------------------------------------------------------------------
@@ -173,37 +212,18 @@ def preclean(tree: HTMLTree) -> list[Removal]:
     for element in body.query_selector_all(_ALL_RULES_SELECTOR):
         if element.tag in NEVER_REMOVED or any(r.contains(element) for r in removed[-20:]):
             continue  # gone already with an enclosing container
-        text = _squash(element.text)
+        text = _visible_text(element)
         if len(text) > 2000:  # only big containers can be page wrappers with an unlucky class name
             page_chars = page_chars or len(body.text)
             if len(text) >= WRAPPER_TEXT_SHARE * page_chars:
                 continue
-        if _holds_body_text(element):
+        if len(text) > 300 and _holds_body_text(element):
             continue
         rule = next(name for name, group in _RULE_SELECTORS.items() if element.matches(group))
         element.remove()
         removed.append(element)
         if text:
             removals.append(Removal(rule=rule, text=text[:2000], stage=STAGE))
-    return removals
-
-
-def remove_link_lists(body) -> list[Removal]:
-    """Lists whose items are nothing but links (menus, related headlines, tag clouds): link density ~1."""
-    removals = []
-    for lst in body.query_selector_all("ul, ol"):
-        if lst.parent is None:
-            continue
-        items = lst.query_selector_all("li")
-        if len(items) < EXPERIMENT.get("link_list_items", 3):
-            continue
-        text = _squash(lst.text)
-        if not text:
-            continue
-        link_chars = sum(len(_squash(a.text)) for a in lst.query_selector_all("a"))
-        if link_chars >= EXPERIMENT.get("link_density", 0.9) * len(text):
-            lst.decompose()
-            removals.append(Removal("dom_link_list", text[:2000], STAGE))
     return removals
 
 
@@ -234,22 +254,21 @@ def text_blocks(text: str) -> list[str]:
     return blocks
 
 
-def trafilatura_blocks(html: str, url: str | None) -> list[str]:
+def trafilatura_blocks(html: str, url: str | None, fast: bool = True) -> list[str]:
     import lxml.html
     import trafilatura
 
     try:
-        result = trafilatura.extract(lxml.html.fromstring(html), url=url, include_comments=False,
-                                     fast=bool(EXPERIMENT.get("fb_fast")))
-    except Exception:
+        result = trafilatura.extract(lxml.html.fromstring(html), url=url, include_comments=False, fast=fast)
+    except Exception:  # lxml refuses some documents resiliparse parsed; then there is no second opinion
         return []
     return text_blocks(result or "")
 
 
 def clean_blocks(blocks: list[str], title: str | None) -> tuple[list[str], list[Removal]]:
+    """The title (kept in ``doc.title``) repeated as the first heading, and bare ad markers, go."""
     kept: list[str] = []
     removed: list[Removal] = []
-    seen: set[str] = set()
     folded_title = _fold(title) if title else None
     for i, block in enumerate(blocks):
         folded = _fold(block)
@@ -257,23 +276,20 @@ def clean_blocks(blocks: list[str], title: str | None) -> tuple[list[str], list[
             removed.append(Removal("title_repeated", block, STAGE))
         elif AD_MARKER.match(block):
             removed.append(Removal("ad_marker", block, STAGE))
-        elif folded in seen and len(folded) > 0 and DROP_REPEATS:
-            removed.append(Removal("repeated_block", block, STAGE))
         else:
             kept.append(block)
-            seen.add(folded)
     return kept, removed
 
 
 def left_out_blocks(all_blocks: list[str], kept: list[str], already: list[Edit]) -> list[Removal]:
     """The visible blocks the extractor did not keep (and no rule already recorded)."""
-    accounted = {_fold(b) for b in kept}
-    accounted.update(_fold(e.text) for e in already if isinstance(e, Removal))
+    accounted = {_key(b) for b in kept}
+    accounted.update(_key(e.text) for e in already if isinstance(e, Removal))
     out: list[Removal] = []
     budget = MAX_RECORDED_CHARS
     skipped = 0
     for block in all_blocks:
-        folded = _fold(block)
+        folded = _key(block)
         if not folded or folded in accounted:
             continue
         accounted.add(folded)
@@ -290,30 +306,83 @@ def left_out_blocks(all_blocks: list[str], kept: list[str], already: list[Edit])
 # --- metadata -------------------------------------------------------------------------------------
 
 
+_META_KEYS = (
+    "og:title", "twitter:title", "dc.title", "author", "article:author", "dc.creator", "parsely-author",
+    "sailthru.author", "twitter:creator", "og:site_name", "application-name", "article:published_time",
+    "datepublished", "date", "dc.date", "dc.date.issued", "pubdate", "publish-date", "parsely-pub-date",
+    "sailthru.date", "og:url",
+)
+_META_SELECTOR = ", ".join(
+    f'meta[{attr}="{key}" i][content]' for key in _META_KEYS for attr in ("property", "name", "itemprop")
+)
+
+
 def page_metadata(tree: HTMLTree) -> dict:
+    """title, author, publisher, published (UTC datetime) and canonical url, from what the page declares."""
     meta: dict = {}
     ld = _json_ld(tree)
-    head = tree.head
     tags: dict[str, str] = {}
-    if head is not None:
-        for m in head.query_selector_all("meta[content]"):
+    if tree.head is not None:
+        for m in tree.head.query_selector_all(_META_SELECTOR):
             key = (m.getattr("property") or m.getattr("name") or m.getattr("itemprop") or "").strip().lower()
             if key and key not in tags:
-                tags[key] = m.getattr("content").strip()
-    meta["title"] = _first(ld.get("headline"), tags.get("og:title"), tags.get("twitter:title"), tags.get("dc.title"),
-                           _h1(tree), tree.title)
-    meta["author"] = _first(ld.get("author"), tags.get("author"), tags.get("article:author"), tags.get("dc.creator"),
-                            tags.get("parsely-author"), tags.get("sailthru.author"))
-    if meta["author"] and meta["author"].startswith("http"):
-        meta["author"] = None
+                tags[key] = html_lib.unescape(m.getattr("content").strip())  # often entity-encoded twice
+    declared_title = _first(ld.get("headline"), tags.get("og:title"), tags.get("twitter:title"), tags.get("dc.title"))
+    page_title = _first(tree.title)
+    h1 = _h1(tree)
+    # The visible <h1> is the article's own title; trust it when it agrees with a declared one.
+    if h1 and any(_similar(h1, t) for t in (declared_title, page_title) if t):
+        meta["title"] = h1
+    else:
+        meta["title"] = _first(declared_title, _strip_site_name(page_title), h1)
+    author = _first(ld.get("author"), tags.get("author"), tags.get("article:author"), tags.get("dc.creator"),
+                    tags.get("parsely-author"), tags.get("sailthru.author"), tags.get("twitter:creator"), _byline(tree))
+    meta["author"] = _clean_author(author)
     meta["publisher"] = _first(tags.get("og:site_name"), ld.get("publisher"), tags.get("application-name"))
     published = _first(ld.get("datePublished"), tags.get("article:published_time"), tags.get("datepublished"),
-                        tags.get("date"), tags.get("dc.date"), tags.get("dc.date.issued"), tags.get("pubdate"),
-                        tags.get("publish-date"), tags.get("parsely-pub-date"), tags.get("sailthru.date"),
-                        _time_element(tree))
+                       tags.get("date"), tags.get("dc.date"), tags.get("dc.date.issued"), tags.get("pubdate"),
+                       tags.get("publish-date"), tags.get("parsely-pub-date"), tags.get("sailthru.date"),
+                       _time_element(tree))
     meta["published"] = parse_date(published) if published else None
-    meta["url"] = _canonical(tree) or tags.get("og:url")
+    meta["url"] = _canonical(tree) or (tags.get("og:url") if (tags.get("og:url") or "").startswith("http") else None)
     return meta
+
+
+_SITE_SUFFIX = re.compile(r"\s+[|\-–—·:]\s+[^|\-–—·:]{2,40}$")
+_BY = re.compile(r"^\s*(?:by|written by|author:?)\s+", re.I)
+
+
+def _strip_site_name(title: str | None) -> str | None:
+    """"Story title | Site" -> "Story title" (only one trailing segment, and only when the rest is long)."""
+    if not title:
+        return title
+    stripped = _SITE_SUFFIX.sub("", title)
+    return stripped if len(stripped) >= 15 else title
+
+
+def _similar(a: str, b: str) -> bool:
+    fa, fb = _fold(a), _fold(b)
+    return bool(fa) and bool(fb) and (fa == fb or (len(fa) > 10 and (fa in fb or fb in fa)))
+
+
+def _byline(tree: HTMLTree) -> str | None:
+    if tree.body is None:
+        return None
+    el = tree.body.query_selector(
+        "[rel=author], [itemprop=author] [itemprop=name], [itemprop=author], [class*=author-name], "
+        "[class*=byline] a, [class~=author] a, [class~=author]"
+    )
+    if el is None:
+        return None
+    text = _squash(el.text)
+    return text if 2 < len(text) < 80 else None
+
+
+def _clean_author(author: str | None) -> str | None:
+    if not author or author.startswith("http") or author.startswith("@"):
+        return None
+    author = _BY.sub("", author).strip(" ,;|")
+    return author or None
 
 
 def _json_ld(tree: HTMLTree) -> dict:
@@ -356,7 +425,7 @@ def _ld_items(data):
 def _ld_text(value) -> str | None:
     if isinstance(value, list):
         value = value[0] if value else None
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    return html_lib.unescape(value.strip()) if isinstance(value, str) and value.strip() else None
 
 
 def _ld_name(value) -> str | None:
@@ -390,21 +459,34 @@ def _canonical(tree: HTMLTree) -> str | None:
 
 
 def parse_date(value: str) -> datetime | None:
-    """An ISO-like date or date-time as a timezone-aware UTC datetime (naive values are taken as UTC)."""
+    """A date or date-time as a timezone-aware UTC datetime (naive values are taken as UTC)."""
     value = value.strip()
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        m = re.match(r"(\d{4})-(\d{2})-(\d{2})", value) or re.match(r"(\d{4})/(\d{2})/(\d{2})", value)
-        if not m:
-            return None
-        try:
-            parsed = datetime(int(m[1]), int(m[2]), int(m[3]))
-        except ValueError:
+        parsed = _loose_date(value)
+        if parsed is None:
             return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
+
+
+def _loose_date(value: str) -> datetime | None:
+    m = re.match(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", value)
+    if m:
+        try:
+            return datetime(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
+    if not re.search(r"\d{4}", value) or len(value) > 60:
+        return None
+    from dateutil import parser as date_parser  # written-out dates: "March 14, 2025", "14 Mar 2025 10:00 GMT"
+
+    try:
+        return date_parser.parse(value, default=datetime(1900, 1, 1))
+    except (ValueError, OverflowError):
+        return None
 
 
 # --- small helpers --------------------------------------------------------------------------------
@@ -417,9 +499,25 @@ def _first(*values) -> str | None:
     return None
 
 
+_INVISIBLE_ELEMENTS = re.compile(r"<(script|style|noscript|template|svg)\b.*?</\1\s*>", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>")
+_WORD = re.compile(r"\w")
+_WORDS = re.compile(r"\w+")
+
+
+def _visible_text(element) -> str:
+    """An element's text with its blocks and links kept apart (lexbor's ``.text`` runs them together)."""
+    return _squash(html_lib.unescape(_TAG.sub(" ", _INVISIBLE_ELEMENTS.sub(" ", element.html))))
+
+
 def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
 def _fold(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
+    return " ".join(_WORDS.findall(text.lower()))
+
+
+def _key(block: str) -> str:
+    """Identity of a text block (blocks are whitespace-folded already)."""
+    return block.lower()

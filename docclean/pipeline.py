@@ -12,6 +12,7 @@ small columns (line hashes, signatures), so batches can run in other processes o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import signal
@@ -625,6 +626,39 @@ def serial_map(fn: Callable, arg_tuples: list[tuple]) -> list:
     return [fn(*args) for args in arg_tuples]
 
 
+@contextlib.contextmanager
+def process_pool(workers: int):
+    """A Mapper that runs batch functions in ``workers`` processes of this machine, results in order.
+
+    forkserver (spawn where it is missing), never fork: the caller may hold threads (Prefect's, a
+    heartbeat) and forking those is unsafe. A batch runs in its worker's main thread, so the per-document
+    time limit (SIGALRM) holds there too. Each worker loads the stage tables once, on its first batch."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+
+    def mapper(fn: Callable, arg_tuples: list[tuple]) -> list:
+        futures = [pool.submit(fn, *args) for args in arg_tuples]
+        return [f.result() for f in futures]
+
+    try:
+        yield mapper
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _slim_chrome_set(chrome_set):
+    """What finalize_batch needs of the chrome plan: the pairs, not the run's observations (which only
+    the commit persists), so that shipping it to another process or machine stays small."""
+    if chrome_set is None or chrome_set.observations is None:
+        return chrome_set
+    return dataclasses.replace(chrome_set, observations=None)
+
+
 def run(input_root: str | Path, output: str | Path, config: Config | None = None, *,
         map_process: Mapper = serial_map, map_finalize: Mapper = serial_map,
         log: Callable[[str], None] = lambda msg: None, run_id: str | None = None) -> RunReport:
@@ -648,26 +682,35 @@ def run(input_root: str | Path, output: str | Path, config: Config | None = None
                             compression_level=config.archive.compression_level,
                             row_group_size=config.archive.row_group_size)
         try:
-            work = txn.stage_path("batches")
-            work.mkdir(parents=True, exist_ok=True)
-            sources = read.discover(input_root, config.read)
-            batches = plan_batches(sources, config.run.batch_size)
-            known = archive.known_doc_ids()
-            log(f"run {run_id}: {len(sources)} files in {len(batches)} batches; {len(known)} documents already archived")
-            summaries = map_process(process_batch, [
-                (input_root, b, config, work, i, run_id, known, archive.state_dir) for i, b in enumerate(batches)
-            ])
-            for s in summaries:
-                report.add(s)
-            chrome_set = plan_chrome(work, archive.state_dir, config) if config.chrome.enabled else None
-            finals = map_finalize(finalize_batch, [(work, i, config, chrome_set) for i in range(len(batches))])
-            for s in finals:
-                report.add(s)
-            dedup_plan = plan_dedup(archive, work, config) if config.dedup.enabled else None
-            commit_run(archive, txn, work, report, config, chrome_set, dedup_plan)
+            with contextlib.ExitStack() as stack:  # holds the process pool when config.run.workers > 1
+                work = txn.stage_path("batches")
+                work.mkdir(parents=True, exist_ok=True)
+                sources = read.discover(input_root, config.read)
+                batches = plan_batches(sources, config.run.batch_size)
+                known = archive.known_doc_ids()
+                log(f"run {run_id}: {len(sources)} files in {len(batches)} batches; {len(known)} documents already archived")
+                workers = min(config.run.workers, len(batches))
+                if workers > 1 and map_process is serial_map and map_finalize is serial_map:
+                    map_process = map_finalize = stack.enter_context(process_pool(workers))
+                    log(f"run {run_id}: batches run in {workers} processes")
+                summaries = map_process(process_batch, [
+                    (input_root, b, config, work, i, run_id, known, archive.state_dir) for i, b in enumerate(batches)
+                ])
+                for s in summaries:
+                    report.add(s)
+                chrome_set = plan_chrome(work, archive.state_dir, config) if config.chrome.enabled else None
+                finals = map_finalize(finalize_batch, [
+                    (work, i, config, _slim_chrome_set(chrome_set)) for i in range(len(batches))
+                ])
+                for s in finals:
+                    report.add(s)
+                dedup_plan = plan_dedup(archive, work, config) if config.dedup.enabled else None
+                commit_run(archive, txn, work, report, config, chrome_set, dedup_plan)
         except BaseException:
             txn.abort()
             raise
+    from .report import try_write_run_report  # CLEAN/reports/<run_id>.html; a failure is logged, not raised
+    try_write_run_report(archive.root, report, log)
     log(f"run {run_id}: {report.inputs} inputs -> {report.documents} documents, {report.duplicates} duplicates, "
         f"{report.rejects} rejects, {report.skipped} already archived")
     return report

@@ -35,7 +35,8 @@ from docclean.document import Document, Fix
 
 STAGE = "read"
 _CHUNK = 1 << 20
-_SAMPLE = 64 * 1024  # bytes looked at when judging binary content or guessing a legacy encoding
+_SAMPLE = 64 * 1024  # bytes looked at when judging binary content
+_LEGACY_SAMPLE = 16 * 1024  # bytes of non-UTF-8 lines given to charset-normalizer and the re-ranking
 
 
 @dataclass(frozen=True)
@@ -166,15 +167,32 @@ def _read_any(root: Path, source: SourceFile, config: ReadConfig, stats: ReadSta
         return
     with fh:
         stats.bytes_read += st.st_size
-        if inner.endswith((".jsonl", ".ndjson")):
+        if inner.endswith((".jsonl", ".ndjson", ".warc", ".arc")):
             pos.container = True
-            yield from _read_jsonl(fh, rel, mtime, gzipped, config, stats, pos)
-        elif inner.endswith((".warc", ".arc")):
-            pos.container = True
-            yield from _read_warc(fh, rel, mtime, config, stats, pos)
+            skipped_before = dict(stats.skipped)
+            if inner.endswith((".warc", ".arc")):
+                records = _read_warc(fh, rel, mtime, config, stats, pos)
+            else:
+                records = _read_jsonl(fh, rel, mtime, gzipped, config, stats, pos)
+            produced = 0
+            for doc in records:
+                produced += 1
+                yield doc
+            if not produced:  # the file itself is an input: it must leave a trace
+                yield _empty_container(fh, rel, mtime, st.st_size, skipped_before, stats, config)
         else:
             html = inner.endswith((".html", ".htm", ".xhtml"))
             yield _read_single(fh, st.st_size, rel, mtime, gzipped, html, config)
+
+
+def _empty_container(fh, rel, mtime, size, skipped_before, stats, config) -> Document:
+    skipped = {k: v - skipped_before.get(k, 0) for k, v in stats.skipped.items() if v != skipped_before.get(k, 0)}
+    fh.seek(0)
+    head, _, sha = _drain(fh, config.max_reject_raw_bytes)
+    if size == 0:
+        return _reject_doc(rel, head, sha, mtime, "empty_file", "0 bytes", config)
+    detail = "no records" + (f"; skipped: {skipped}" if skipped else "")
+    return _reject_doc(rel, head, sha, mtime, "empty_container", detail, config)
 
 
 def _resolve_link(root: Path, link: Path, config: ReadConfig) -> Path | Document:
@@ -278,7 +296,7 @@ def _document(
     try:
         decoded = decode_bytes(raw, config, declared=declared if declared else _meta_charset(raw))
     except _Reject as r:
-        return _reject_doc(source_path, raw, sha, mtime, r.reason, r.detail, config)
+        return _reject_doc(source_path, raw, sha, mtime, r.reason, r.detail, config, **meta)
     is_html = html or _sniffs_as_html(decoded.text)
     doc = Document(
         doc_id=doc_id_for(source_path, sha),
@@ -348,13 +366,12 @@ _BOMS = (
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"GIF87a", "GIF image"),
     (b"GIF89a", "GIF image"), (b"%PDF-", "PDF document"), (b"PK\x03\x04", "ZIP archive (or docx/xlsx/epub)"),
-    (b"\x7fELF", "ELF executable"), (b"\x1f\x8b", "gzip data in a file not named .gz"), (b"BZh", "bzip2 data"),
+    (b"\x7fELF", "ELF executable"), (b"\x1f\x8b\x08", "gzip data where text was expected"), (b"BZh91AY&SY", "bzip2 data"),
     (b"\xfd7zXZ\x00", "xz data"), (b"7z\xbc\xaf\x27\x1c", "7-zip archive"), (b"(\xb5/\xfd", "zstd data"),
     (b"SQLite format 3\x00", "SQLite database"), (b"\x00asm", "WebAssembly"), (b"OggS", "Ogg media"),
-    (b"ID3", "MP3 audio"), (b"\xd0\xcf\x11\xe0", "OLE document (doc/xls)"),
+    (b"ID3\x03", "MP3 audio"), (b"ID3\x04", "MP3 audio"), (b"\xd0\xcf\x11\xe0", "OLE document (doc/xls)"),
 )
 _CONTROL_BYTES = bytes(range(0, 9)) + bytes(range(14, 32)) + b"\x7f"  # not \t \n \v \f \r
-_CONTROL_CHARS = {c: None for c in _CONTROL_BYTES}
 _INVISIBLE = " \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000\u2028\u2029"
 _WEB_LATIN1_ALIASES = {"latin_1", "iso8859_1", "ascii"}  # browsers decode these labels as windows-1252
 
@@ -398,6 +415,8 @@ def decode_bytes(raw: bytes, config: ReadConfig, declared: str | None = None) ->
 def _decode_with(raw: bytes, codec: str, name: str) -> Decoded:
     text = raw.decode(codec, "replace")
     bad = text.count("\ufffd") - raw.decode(codec, "ignore").count("\ufffd")
+    if bad > 0.05 * len(text):  # e.g. binary that happens to open with FF FE
+        raise _Reject("binary_content", f"{bad} invalid {name} sequences in {len(text)} characters")
     fixes = (Fix("invalid_bytes_replaced", f"{bad} undecodable {name} sequences -> U+FFFD", STAGE),) if bad else ()
     return Decoded(text, name, fixes)
 
@@ -432,7 +451,8 @@ def _checked(decoded: Decoded, config: ReadConfig) -> Decoded:
     """Reject decoded text that is really binary, or holds nothing but whitespace."""
     text = decoded.text
     sample = text[:_SAMPLE]
-    controls = len(sample) - len(sample.translate(_CONTROL_CHARS))
+    as_bytes = sample.encode("utf-8", "surrogatepass")  # control characters are single bytes: fast count
+    controls = len(as_bytes) - len(as_bytes.translate(None, _CONTROL_BYTES))
     if sample and (sample.count("\x00") > max(1, len(sample) // 1000) or controls / len(sample) > config.binary_control_ratio):
         raise _Reject("binary_content", f"{controls} control characters in the first {len(sample)} decoded")
     if not text[:4096].strip(_INVISIBLE) and not text.strip(_INVISIBLE):
@@ -481,8 +501,8 @@ def _decode_legacy_or_mixed(raw: bytes) -> Decoded:
 def _guess_legacy(data: bytes) -> str | None:
     """charset-normalizer's candidates, re-ranked by how plausible the decoded words look: on short
     Western texts its first pick is often a DOS/Baltic code page that turns 'café' into 'cafķ'."""
-    sample = data[:_SAMPLE]
-    candidates = [m.encoding for m in from_bytes(sample)]
+    sample = data[:_LEGACY_SAMPLE]
+    candidates = [m.encoding for m in from_bytes(sample, steps=3)]
     if not candidates:
         return None
     names = []
@@ -492,11 +512,16 @@ def _guess_legacy(data: bytes) -> str | None:
         if name not in names:
             names.append(name)
 
-    def rank(item: tuple[int, str]) -> tuple[int, int, int]:
-        order, name = item
-        return (_implausible(sample.decode(name, "replace")), name != "cp1252", order)
-
-    return min(enumerate(names), key=rank)[1]
+    # cp1252 first (the web's legacy default), then charset-normalizer's order; a clean decode ends the search
+    names.sort(key=lambda name: name != "cp1252")
+    best, best_score = names[0], None
+    for name in names[:8]:
+        score = _implausible(sample.decode(name, "replace"))
+        if score == 0:
+            return name
+        if best_score is None or score < best_score:
+            best, best_score = name, score
+    return best
 
 
 def _decodes(data: bytes, codec: str) -> bool:
@@ -511,13 +536,15 @@ def _decodes(data: bytes, codec: str) -> bool:
 _TOUCHING_LETTERS_OK = set("\u00a0\u00ad’‘ʼ“”„‚«»‹›·•‐‒–—―…°©®™")
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def _implausible(text: str) -> int:
     """Count decoding artefacts in alphabetic scripts: a symbol stuck to a word (powiedzia³, c¶tķ), a
     capital after a small letter inside a word (ķlĶves), C1 controls and replacement characters."""
     bad = 0
-    for i, ch in enumerate(text):
-        if ch <= "\x7f":
-            continue
+    for match in _NON_ASCII.finditer(text):
+        i, ch = match.start(), match.group()
         if ch == "\ufffd" or "\x80" <= ch <= "\x9f":
             bad += 1
             continue
@@ -537,10 +564,7 @@ def _implausible(text: str) -> int:
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,512}?charset\s{0,8}=\s{0,8}["']?\s{0,8}([A-Za-z0-9_.:-]{1,40})""", re.I)
-_HTML_START = re.compile(
-    r"""\A\s{0,1000}(?:<\?xml[^>]{0,300}>\s{0,100})?(?:<!--.{0,2000}?-->\s{0,100}){0,5}<(?:!doctype\s{1,10}html|html|head|body)\b""",
-    re.I | re.S,
-)
+_HTML_OPENINGS = ("<!doctype html", "<html", "<head", "<body")
 
 
 def _meta_charset(raw: bytes) -> str | None:
@@ -555,11 +579,26 @@ def _codec_name(label: str) -> str | None:
         name = codecs.lookup(label).name
     except LookupError:
         return None
+    if name.startswith(("utf-16", "utf-32")):
+        return None  # a page served as bytes cannot be UTF-16 by declaration alone (WHATWG reads it as UTF-8)
     return "cp1252" if name in {"latin-1", "iso8859-1", "ascii"} else name
 
 
 def _sniffs_as_html(text: str) -> bool:
-    return bool(_HTML_START.match(text[:4096]))
+    """Whether text opens like an HTML page, after an XML declaration and comments. Written without a
+    regex: a pattern over nested optional comments backtracks exponentially on '<!---->' * 600."""
+    head = text[:4096].lstrip().lower()
+    for _ in range(10):
+        if head.startswith("<?xml"):
+            end = head.find("?>")
+        elif head.startswith("<!--"):
+            end = head.find("-->")
+        else:
+            break
+        if end < 0:
+            return False
+        head = head[end + 3 if head.startswith("<!--") else end + 2:].lstrip()
+    return head.startswith(_HTML_OPENINGS)
 
 
 # --------------------------------------------------------------------------------------------- jsonl
@@ -700,8 +739,10 @@ def _read_warc(fh, rel, mtime, config, stats, pos) -> Iterator[Document]:
                                             "truncated or unparseable data at the end of the file")
                 return
             except Exception as err:
-                yield from _warc_broken(fh, record_start, gzipped, err, mtime, config, pos)
                 start = _next_record_start(fh, record_start, gzipped)
+                pos.record += 1
+                yield _warc_span_reject(fh, record_start, start, f"{rel}#{pos.record}", mtime, config,
+                                        f"unreadable record: {type(err).__name__}: {err}")
                 break
             pos.record += 1
             path = f"{rel}#{pos.record}"
@@ -710,9 +751,9 @@ def _read_warc(fh, rel, mtime, config, stats, pos) -> Iterator[Document]:
                 doc = _warc_document(record, path, mtime, config)
                 records.read_to_end()
             except Exception as err:
-                pos.record -= 1
-                yield from _warc_broken(fh, record_start, gzipped, err, mtime, config, pos)
                 start = _next_record_start(fh, record_start, gzipped)
+                yield _warc_span_reject(fh, record_start, start, path, mtime, config,
+                                        f"unreadable record: {type(err).__name__}: {err}")
                 break
             missing = getattr(record.raw_stream, "limit", 0)
             if records.err_count > warnings_before or missing:
@@ -723,13 +764,6 @@ def _read_warc(fh, rel, mtime, config, stats, pos) -> Iterator[Document]:
                 stats.skip(doc)
             else:
                 yield doc
-
-
-def _warc_broken(fh, record_start: int, gzipped: bool, err: BaseException, mtime, config, pos) -> Iterator[Document]:
-    end = _next_record_start(fh, record_start, gzipped)
-    pos.record += 1
-    detail = f"unreadable record: {type(err).__name__}: {err}"
-    yield _warc_span_reject(fh, record_start, end, f"{pos.rel}#{pos.record}", mtime, config, detail)
 
 
 def _warc_span_reject(fh, start: int, end: int | None, path: str, mtime, config: ReadConfig, detail: str) -> Document:

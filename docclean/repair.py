@@ -129,6 +129,7 @@ class RepairModel:
         self.pairs: dict[tuple[str, str], PairEvidence] = {}  # (original, substitute) -> evidence
         self._learned_by_substitute: dict[str, set[str]] = defaultdict(set)  # only pairs outside the thesaurus
         self.excluded_pairs: frozenset[tuple[str, str]] = frozenset()  # for held-out evaluation only
+        self.phrase_repairs = True
 
     # ---- loading -------------------------------------------------------------------------------------
     @classmethod
@@ -208,7 +209,10 @@ class RepairModel:
             for tok in tokens:
                 if not self._damage_suspect(tok):
                     continue
-                for cand in self._inword_candidates(tok.lower):
+                cands = [c for c in self._inword_candidates(tok.lower) if c.zipf >= 3.0]
+                if len({c.repaired for c in cands}) > 2:
+                    continue  # too many readings to vouch for any of them
+                for cand in cands:
                     ev = self.pairs.get((cand.original, cand.substitute)) or self._add_pair(
                         cand.original, cand.substitute, PairEvidence(set()))
                     ev.words.add(tok.lower)
@@ -229,7 +233,7 @@ class RepairModel:
                 r = self._repair_inword(tok)
                 if r and r.confidence >= min_confidence:
                     repairs.append(r)
-        if repairs:  # the document shows the spinner's hand: whole words are worth a look too
+        if repairs and self.phrase_repairs:  # the document shows the spinner's hand: whole words are worth a look too
             repaired_at = {r.offset for r in repairs}
             for tok in tokens:
                 if tok.start not in repaired_at and not tok.skip:

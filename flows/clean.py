@@ -6,11 +6,14 @@ costs about 10 ms of bookkeeping, more than cleaning a document does.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from docclean import pipeline
 from docclean.config import Config, load_config
@@ -76,17 +79,63 @@ def report_markdown(report: pipeline.RunReport) -> str:
     return "\n".join(lines)
 
 
+def _submit_mapper(runner, prefect_task):
+    """A pipeline Mapper that submits one task per batch to a task runner; results in batch order."""
+    signature = inspect.signature(prefect_task.fn)
+
+    def mapper(fn, arg_tuples):
+        futures = [runner.submit(prefect_task, parameters=signature.bind(*args).arguments) for args in arg_tuples]
+        return [f.result() for f in futures]
+
+    return mapper
+
+
+def _cluster_runner(cluster: str, logger):
+    """prefect-dask's runner on the cluster at ``cluster``, once the Prefect API is sure to reach the workers."""
+    from flows import dask as dask_support
+
+    address = cluster if "://" in cluster else f"tcp://{cluster}"
+    api_url = dask_support.api_url_from_environment()
+    dask_support.check_reachable_api(api_url, address)
+    runner = dask_support.task_runner(address)
+    runner.__enter__()
+    try:
+        workers = dask_support.prepare_workers(runner.client, api_url)
+    except BaseException:
+        runner.__exit__(None, None, None)
+        raise
+    logger.info(f"running batches on the Dask cluster at {address} ({workers} workers, Prefect API {api_url})")
+    return runner
+
+
 @flow(name="docclean", log_prints=False, validate_parameters=True)
-def clean_flow(input: str = "raw", output: str = "clean", config_path: str | None = None) -> dict:
-    """Clean every document under `input` into the Parquet archive at `output`."""
+def clean_flow(input: str = "raw", output: str = "clean", config_path: str | None = None,
+               cluster: str | None = None) -> dict:
+    """Clean every document under `input` into the Parquet archive at `output`.
+
+    `cluster`: address of a Dask scheduler (tcp://host:8786) to run the batches on, through prefect-dask;
+    needs PREFECT_API_URL set to a Prefect server the workers reach (see flows/dask.py). Without it, the
+    batches run in this process, or in `run.workers` processes (Prefect's ProcessPoolTaskRunner)."""
     logger = get_run_logger()
     config: Config = load_config(config_path)
-    report = pipeline.run(
-        Path(input), Path(output), config,
-        map_process=_task_mapper(process_batch_task, config.run.retries),
-        map_finalize=_task_mapper(finalize_batch_task, config.run.retries),
-        log=logger.info,
-    )
+    input_root, output_root = Path(input), Path(output)
+    with contextlib.ExitStack() as stack:
+        runner = None
+        if cluster:
+            runner = _cluster_runner(cluster, logger)
+            stack.push(runner.__exit__)
+            # Workers resolve relative paths in their own working folder: give them absolute ones.
+            input_root, output_root = input_root.resolve(), output_root.resolve()
+        elif config.run.workers > 1:
+            runner = stack.enter_context(ProcessPoolTaskRunner(max_workers=config.run.workers))
+        if runner is not None:
+            map_process = _submit_mapper(runner, process_batch_task.with_options(retries=config.run.retries))
+            map_finalize = _submit_mapper(runner, finalize_batch_task.with_options(retries=config.run.retries))
+        else:
+            map_process = _task_mapper(process_batch_task, config.run.retries)
+            map_finalize = _task_mapper(finalize_batch_task, config.run.retries)
+        report = pipeline.run(input_root, output_root, config, map_process=map_process, map_finalize=map_finalize,
+                              log=logger.info)
     create_markdown_artifact(markdown=report_markdown(report), key="docclean-run-report",
                              description=f"docclean run {report.run_id}")
     create_table_artifact(

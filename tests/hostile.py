@@ -106,6 +106,8 @@ def make_hostile_corpus(dir: Path, large: bool = False) -> dict[str, str]:
          + b"a" * 100_000 + b"!\n" + b"ab" * 50_000 + b"\n" + (b"x " * 50_000) + b"\n"),
         "document",
     )
+    put("comment_bait.txt", b"<!---->" * 5000 + b"x", "document")  # nested optional comments: exponential for a naive sniff
+    put("meta_bait.html", b"<meta " * 10_000 + b"caf\xe9 \xff", "document")  # not UTF-8: the meta charset scan runs
     put("nested/a/b/c/deep.txt", ARTICLE.encode(), "document")
     put("odd#name.txt", ARTICLE.encode(), "document")
 
@@ -142,6 +144,12 @@ def make_hostile_corpus(dir: Path, large: bool = False) -> dict[str, str]:
         put(name, _warc_with_broken_record(gz), None)
         expected.update({f"{name}#3": "document", f"{name}#4": "document", f"{name}#5": "reject:warc_record_error",
                          f"{name}#8": "document", f"{name}#9": "reject:whitespace_only"})
+
+    put("empty.jsonl", b"", "reject:empty_file")
+    put("blank_lines.jsonl", b"\n \n\t\n", "reject:empty_container")
+    put("not_a_warc.warc", ARTICLE.encode(), None)
+    expected["not_a_warc.warc#1"] = "reject:warc_record_error"
+    put("only_metadata.warc.gz", _warc_with_broken_record(True, only_warcinfo=True), "reject:empty_container")
 
     # links, permissions, special files
     for rel, target, outcome in (
@@ -192,7 +200,7 @@ def _gzip_bomb(size: int) -> bytes:
     return member * (size // (1024 * 1024))
 
 
-def _warc_with_broken_record(gz: bool) -> bytes:
+def _warc_with_broken_record(gz: bool, only_warcinfo: bool = False) -> bytes:
     """Records: 1 warcinfo, 2 request, 3 HTML response, 4 latin-1 HTML response, 5 garbage,
     6 PNG response, 7 404 response, 8 HTML response, 9 whitespace-only HTML response."""
     from warcio.statusandheaders import StatusAndHeaders
@@ -212,6 +220,8 @@ def _warc_with_broken_record(gz: bool) -> bytes:
         return record_bytes(make)
 
     info = record_bytes(lambda w: w.create_warcinfo_record("crawl.warc", {"software": "hostile.py"}))
+    if only_warcinfo:
+        return info
     request = record_bytes(lambda w: w.create_warc_record(
         "https://example.org/a", "request", payload=io.BytesIO(b"GET /a HTTP/1.1\r\nHost: example.org\r\n\r\n")))
     garbage = b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: lots\r\n\r\n<html>broken</html>\r\n\r\n"

@@ -217,3 +217,20 @@ def test_seeds_000_and_001_are_different_stories():
     docs = [_doc(k, v) for k, v in texts.items()]
     plan = _run(docs, None, DedupConfig())
     assert plan.duplicates.num_rows == 0
+
+
+def test_a_digest_of_two_stories_never_merges_them():
+    config = DedupConfig()
+    digest = "Today's briefing\n\n" + STORY + "\n\nAlso today\n\n" + OTHER_STORY
+    plan = _run([_doc("story", STORY), _doc("other", OTHER_STORY), _doc("digest", digest, day=2)], None, config)
+    dups = _pairs(plan)
+    # the first story is the digest's opening (it may count as its copy); the second never joins either
+    assert "other" not in dups and dups.get("story", ("digest",))[0] == "digest"
+
+
+def test_a_text_the_store_cannot_return_is_never_merged_by_similarity():
+    config = DedupConfig()
+    docs = [_doc("story", STORY), _doc("syndicated", SYNDICATED, day=2)]
+    table = dedup.candidates_table((d, dedup.fingerprint(d.text, config)) for d in docs)
+    plan = dedup.plan(table, None, config, lambda ids: {i: STORY for i in ids if i == "story"})
+    assert plan.duplicates.num_rows == 0

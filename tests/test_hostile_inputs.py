@@ -28,7 +28,7 @@ def outcome(doc) -> str:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def hostile_read(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile") / "raw"
     expected = make_hostile_corpus(root)
     stats = ReadStats()
@@ -37,34 +37,34 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def by_path(corpus):
-    return {doc.source_path: doc for doc in corpus[2]}
+def by_path(hostile_read):
+    return {doc.source_path: doc for doc in hostile_read[2]}
 
 
-def test_each_input_ends_with_its_expected_outcome(corpus):
-    _, expected, docs, _ = corpus
+def test_each_input_ends_with_its_expected_outcome(hostile_read):
+    _, expected, docs, _ = hostile_read
     assert {doc.source_path: outcome(doc) for doc in docs} == expected
 
 
-def test_documents_plus_rejects_equal_inputs(corpus):
-    _, expected, docs, stats = corpus
+def test_documents_plus_rejects_equal_inputs(hostile_read):
+    _, expected, docs, stats = hostile_read
     paths = [doc.source_path for doc in docs]
     assert len(paths) == len(set(paths)) == len(expected)
     assert stats.documents + stats.rejected == len(expected)
     assert stats.documents == sum(1 for v in expected.values() if v == "document")
 
 
-def test_skipped_container_entries_are_counted(corpus):
-    stats = corpus[3]
-    # two WARCs: warcinfo, request, PNG response and 404 response each; one blank jsonl line
+def test_skipped_container_entries_are_counted(hostile_read):
+    stats = hostile_read[3]
+    # two WARCs: warcinfo, request, PNG response and 404 response each; a warcinfo-only WARC; blank lines
     assert stats.skipped == {
-        "warc_warcinfo": 2, "warc_request": 2, "warc_non_html_record": 2, "warc_non_2xx_response": 2,
-        "jsonl_blank_line": 1,
+        "warc_warcinfo": 3, "warc_request": 2, "warc_non_html_record": 2, "warc_non_2xx_response": 2,
+        "jsonl_blank_line": 4,
     }
 
 
-def test_every_document_carries_its_provenance(corpus):
-    for doc in corpus[2]:
+def test_every_document_carries_its_provenance(hostile_read):
+    for doc in hostile_read[2]:
         assert re.fullmatch(r"[0-9a-f]{20}", doc.doc_id), doc.source_path
         assert re.fullmatch(r"[0-9a-f]{64}", doc.source_sha256), doc.source_path
         assert doc.source_mtime is not None and doc.source_mtime.tzinfo == timezone.utc, doc.source_path
@@ -75,8 +75,8 @@ def test_every_document_carries_its_provenance(corpus):
             assert (doc.html if doc.content_type == "html" else doc.text).strip(), doc.source_path
 
 
-def test_reading_twice_gives_the_same_ids(corpus):
-    root, _, docs, _ = corpus
+def test_reading_twice_gives_the_same_ids(hostile_read):
+    root, _, docs, _ = hostile_read
     again = read_all(root)
     assert [(d.source_path, d.doc_id, d.source_sha256) for d in again] == [
         (d.source_path, d.doc_id, d.source_sha256) for d in docs

@@ -246,10 +246,11 @@ def test_arbitrary_bytes_never_escape_and_every_doc_is_accounted(data, name):
             data = gzip.compress(data)  # sometimes well-formed gzip around arbitrary bytes
         write(root, name, data)
         docs = read_one(root, name)
-    assert docs or name.endswith((".jsonl", ".jsonl.gz", ".warc", ".warc.gz"))
+    assert docs  # every input leaves at least one document or reject
     if not name.endswith((".jsonl", ".jsonl.gz", ".warc", ".warc.gz")):
         assert len(docs) == 1 and docs[0].source_path == name
     for doc in docs:
+        assert doc.reject_reason != "read_error", doc.reject_detail  # the catch-all means a reader bug
         assert doc.rejected or (doc.html if doc.content_type == "html" else doc.text).strip()
         assert len(doc.source_sha256) == 64
 
@@ -272,4 +273,37 @@ def test_jsonl_of_arbitrary_text_fields_gives_one_doc_per_non_blank_line(lines):
         root = Path(tmp)
         write(root, "f.jsonl", "\n".join(json.dumps({"text": t}) for t in lines).encode())
         docs = read_one(root, "f.jsonl")
-    assert [d.source_path for d in docs] == [f"f.jsonl#{n}" for n in range(1, len(lines) + 1)]
+    if not lines:
+        assert [(d.source_path, d.reject_reason) for d in docs] == [("f.jsonl", "empty_file")]
+    else:
+        assert [d.source_path for d in docs] == [f"f.jsonl#{n}" for n in range(1, len(lines) + 1)]
+
+
+def test_a_container_without_records_still_leaves_a_reject(tmp_path):
+    write(tmp_path, "blank.jsonl", b"\n\n  \n")
+    (doc,) = read_one(tmp_path, "blank.jsonl")
+    assert (doc.source_path, doc.reject_reason) == ("blank.jsonl", "empty_container")
+    assert "jsonl_blank_line" in doc.reject_detail and doc.raw == b"\n\n  \n"
+
+
+def test_a_file_swapped_for_a_link_after_discovery_is_not_followed(tmp_path):
+    path = write(tmp_path, "a.txt", ARTICLE.encode())
+    (source,) = discover(tmp_path, ReadConfig())
+    path.unlink()
+    os.symlink("/etc/passwd", path)
+    (doc,) = read_source(tmp_path, source, ReadConfig())
+    assert doc.reject_reason == "symlink_outside_root" and b"root:" not in doc.raw
+
+
+def test_a_folder_that_cannot_be_listed_is_a_reject(tmp_path):
+    # discover lists such folders (os.walk's onerror); running as root we cannot make one, so build the source
+    (tmp_path / "locked").mkdir()
+    source = SourceFile(path=tmp_path / "locked", rel="locked", size=0, mtime=discover_mtime(tmp_path))
+    (doc,) = read_source(tmp_path, source, ReadConfig())
+    assert doc.reject_reason == "unreadable_directory"
+
+
+def discover_mtime(path: Path):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)

@@ -1,0 +1,362 @@
+"""End-to-end benchmark: docclean vs a plainly written baseline, on a generated corpus of 1k/10k/100k docs.
+
+    .venv/bin/python -m benchmarks.pipeline [--sizes 1000,10000] [--kinds text,html] [--workers 1,2]
+                                            [--engines docclean,baseline] [--flow] [--keep]
+
+The corpus (cached under ``$DOCCLEAN_BENCH_DIR``, default /tmp/docclean-bench) is built from the
+extraction-dev pages and the project's raw/ folder:
+
+* HTML pages: a real page as it is (its own navigation, asides, footer), with every long ``<p>`` replaced by
+  a paragraph made of sentences drawn from the whole corpus's ground-truth bodies (same page language),
+  so that each generated page is a new story under a real site's chrome;
+* text documents: the page's plain-text rendering with all its chrome (``render_plain_text``), long lines
+  replaced the same way;
+* near-duplicates (15%): the paragraphs of an earlier document under another page's chrome, a third of
+  them cut short (paywall);
+* the files of raw/ (txt, html), once.
+
+Every measured run is a fresh subprocess, so peak RSS is per run. docclean runs ``pipeline.run`` (the
+``--engine local`` path; ``--flow`` adds the Prefect flow on the reusable local API). The baseline is the
+first chain one would write: trafilatura on HTML, ftfy's default ``fix_text``, langdetect on the full text,
+datasketch MinHash + MinHashLSH over word 3-shingles, pyarrow to one zstd Parquet file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BENCH_DIR = Path(os.environ.get("DOCCLEAN_BENCH_DIR", "/tmp/docclean-bench"))
+CORPUS_VERSION = "1"
+
+TEXT_SHARE = 0.6  # of a corpus of N documents, 60% plain text, 40% HTML
+DUPLICATE_SHARE = 0.15
+FILES_PER_FOLDER = 1000
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+_LANG_ATTR = re.compile(rb"<html[^>]*\blang=[\"']?([a-zA-Z]{2})")
+_PARAGRAPH = re.compile(r"(<p\b[^>]*>)(.*?)(</p>)", re.S | re.I)
+_TAG = re.compile(r"<[^>]+>")
+
+
+# --------------------------------------------------------------------------------------------------
+# Corpus
+# --------------------------------------------------------------------------------------------------
+
+
+class CorpusMaker:
+    """Deterministic (seeded) generator of benchmark documents from the extraction-dev pages."""
+
+    def __init__(self, seed: int = 7):
+        from benchmarks.corpus import load_pages, render_plain_text
+
+        self.rng = random.Random(seed)
+        cache = BENCH_DIR / f"bases-v{CORPUS_VERSION}.json.gz"
+        if cache.exists():
+            bases = json.loads(gzip.decompress(cache.read_bytes()))
+        else:
+            bases = []
+            for page in load_pages():
+                raw = page.html_bytes()
+                html = raw.decode("utf-8", "replace")
+                m = _LANG_ATTR.search(raw[:5000])
+                sentences = [s.strip() for s in _SENTENCE_END.split(page.body) if len(s.split()) >= 6]
+                bases.append({"id": page.id, "lang": m.group(1).decode().lower() if m else "en", "html": html,
+                              "text": render_plain_text(raw), "sentences": sentences})
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(gzip.compress(json.dumps(bases).encode(), 3))
+        # Templates: pages with at least three long paragraphs (the ones we can give a new story).
+        self.html_bases = [b for b in bases if sum(1 for m in _PARAGRAPH.finditer(b["html"]) if _long(m.group(2))) >= 3]
+        self.text_bases = [b for b in bases if sum(1 for line in b["text"].split("\n") if _long(line)) >= 3]
+        self.pool: dict[str, list[str]] = {}
+        for b in bases:
+            self.pool.setdefault(b["lang"], []).extend(b["sentences"])
+
+    def paragraphs(self, lang: str, n: int) -> list[str]:
+        pool = self.pool.get(lang) or self.pool["en"]
+        return [" ".join(self.rng.choice(pool) for _ in range(self.rng.randint(2, 5))) for _ in range(n)]
+
+    def html_page(self, base: dict, story: list[str] | None = None) -> tuple[str, list[str]]:
+        slots = [m for m in _PARAGRAPH.finditer(base["html"]) if _long(m.group(2))]
+        story = story or self.paragraphs(base["lang"], len(slots))
+        out, last = [], 0
+        for i, m in enumerate(slots):
+            out.append(base["html"][last:m.start(2)])
+            out.append(_escape(story[i]) if i < len(story) else "")
+            last = m.end(2)
+        out.append(base["html"][last:])
+        return "".join(out), story
+
+    def text_doc(self, base: dict, story: list[str] | None = None) -> tuple[str, list[str]]:
+        lines = base["text"].split("\n")
+        slots = [i for i, line in enumerate(lines) if _long(line)]
+        story = story or self.paragraphs(base["lang"], len(slots))
+        for k, i in enumerate(slots):
+            lines[i] = story[k] if k < len(story) else ""
+        return "\n".join(line for line in lines if line), story
+
+    def build(self, root: Path, size: int) -> dict[str, int]:
+        """Write ``size`` documents under root/text and root/html; returns the count per kind."""
+        n_text = round(size * TEXT_SHARE)
+        counts = {"text": n_text, "html": size - n_text}
+        for kind, n in counts.items():
+            folder = root / kind
+            seeds = _raw_seed_files(kind)
+            stories: list[list[str]] = []
+            bases = self.text_bases if kind == "text" else self.html_bases
+            make = self.text_doc if kind == "text" else self.html_page
+            for i in range(n - len(seeds)):
+                base = self.rng.choice(bases)
+                if stories and self.rng.random() < DUPLICATE_SHARE:
+                    story = self.rng.choice(stories)
+                    if self.rng.random() < 1 / 3:
+                        story = story[: max(1, int(len(story) * 0.6))]
+                    body, _ = make(base, story)
+                else:
+                    body, story = make(base)
+                    if len(stories) < 5000:
+                        stories.append(story)
+                    else:
+                        stories[self.rng.randrange(len(stories))] = story
+                path = folder / f"{i // FILES_PER_FOLDER:03d}" / f"{i:06d}.{'txt' if kind == 'text' else 'html'}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(body, encoding="utf-8")
+            for src in seeds:
+                dst = folder / "seed" / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+        return counts
+
+
+def _long(fragment: str) -> bool:
+    return len(_TAG.sub(" ", fragment).split()) >= 12
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _raw_seed_files(kind: str) -> list[Path]:
+    suffixes = (".txt",) if kind == "text" else (".html", ".htm")
+    return sorted(p for p in (REPO / "raw").rglob("*") if p.is_file() and p.suffix in suffixes)
+
+
+def corpus(size: int) -> Path:
+    root = BENCH_DIR / f"corpus-v{CORPUS_VERSION}-{size}"
+    if not (root / "DONE").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.perf_counter()
+        counts = CorpusMaker().build(root, size)
+        (root / "DONE").write_text(json.dumps(counts))
+        print(f"# built corpus {root} in {time.perf_counter() - t0:.0f} s: {counts}", flush=True)
+    return root
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------------------------------
+# The two engines (each runs in a child process)
+# --------------------------------------------------------------------------------------------------
+
+
+def run_docclean(input_dir: Path, out: Path, workers: int) -> dict:
+    from docclean import pipeline
+    from docclean.config import load_config
+
+    config = load_config(run={"workers": workers})
+    report = pipeline.run(input_dir, out, config)
+    return {"docs": report.inputs, "kept": report.documents, "duplicates": report.duplicates,
+            "rejects": report.rejects, "stages": report.stage_seconds}
+
+
+def run_flow(input_dir: Path, out: Path, workers: int) -> dict:
+    from flows import server
+
+    server.ensure_server(log=lambda m: print(f"# {m}", file=sys.stderr))
+    import logging
+
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+    config_path = out.parent / f"{out.name}.toml"
+    config_path.write_text(f"[run]\nworkers = {workers}\n")
+    from flows.clean import clean_flow
+
+    result = clean_flow(input=str(input_dir), output=str(out), config_path=str(config_path))
+    return {"docs": result["inputs"], "kept": result["documents"], "duplicates": result["duplicates"],
+            "rejects": result["rejects"], "stages": {}}
+
+
+def run_baseline(input_dir: Path, out: Path, workers: int) -> dict:
+    """The chain as one would first write it: no batching, no bounds, every library at its defaults."""
+    import ftfy
+    import langdetect
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import trafilatura
+    from datasketch import MinHash, MinHashLSH
+
+    langdetect.DetectorFactory.seed = 0
+    lsh = MinHashLSH(threshold=0.5, num_perm=128)
+    stages = dict.fromkeys(["read", "extract", "ftfy", "language", "minhash", "write"], 0.0)
+    rows = []
+    for path in _files(input_dir):
+        t = time.perf_counter()
+        raw = path.read_bytes()
+        text = raw.decode("utf-8", "replace")
+        stages["read"] += time.perf_counter() - t
+        t = time.perf_counter()
+        if path.suffix in (".html", ".htm"):
+            text = trafilatura.extract(text) or ""
+        stages["extract"] += time.perf_counter() - t
+        t = time.perf_counter()
+        text = ftfy.fix_text(text)
+        stages["ftfy"] += time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            language = langdetect.detect(text)
+        except langdetect.LangDetectException:
+            language = "und"
+        stages["language"] += time.perf_counter() - t
+        t = time.perf_counter()
+        words = text.lower().split()
+        shingles = {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))}
+        signature = MinHash(num_perm=128)
+        signature.update_batch([s.encode("utf-8") for s in shingles])
+        doc_id = str(path.relative_to(input_dir))
+        similar = lsh.query(signature)
+        if not similar:
+            lsh.insert(doc_id, signature)
+        stages["minhash"] += time.perf_counter() - t
+        rows.append({"doc_id": doc_id, "text": text, "language": language,
+                     "duplicate_of": min(similar) if similar else None})
+    t = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), out / "documents.parquet", compression="zstd")
+    stages["write"] += time.perf_counter() - t
+    dups = sum(1 for r in rows if r["duplicate_of"])
+    return {"docs": len(rows), "kept": len(rows) - dups, "duplicates": dups, "rejects": 0, "stages": stages}
+
+
+ENGINES = {"docclean": run_docclean, "baseline": run_baseline, "flow": run_flow}
+
+
+def child(engine: str, input_dir: Path, out: Path, workers: int) -> None:
+    shutil.rmtree(out, ignore_errors=True)
+    size = sum(p.stat().st_size for p in _files(input_dir))
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
+    t0 = time.perf_counter()
+    result = ENGINES[engine](input_dir, out, workers)
+    result["seconds"] = time.perf_counter() - t0
+    result["bytes"] = size
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds (this process and its finished workers): the fair per-core figure on a shared machine
+    result["cpu_seconds"] = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime - cpu_before
+    result["peak_rss_mb"] = me.ru_maxrss / 1024
+    result["peak_rss_children_mb"] = children.ru_maxrss / 1024
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def measure(engine: str, input_dir: Path, out: Path, workers: int = 1) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.pipeline", "--child", engine, str(input_dir), str(out), str(workers)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"{engine} on {input_dir} failed:\n{proc.stderr[-3000:]}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------
+
+
+def _line(label: str, r: dict) -> str:
+    rate = r["docs"] / r["seconds"]
+    per_cpu = r["docs"] / r["cpu_seconds"]
+    rss = max(r["peak_rss_mb"], r["peak_rss_children_mb"])
+    return (f"{label:<24} {r['docs']:>6} docs  wall {r['seconds']:>7.1f} s {rate:>6.1f} docs/s "
+            f"{r['bytes'] / 1e6 / r['seconds']:>5.2f} MB/s | cpu {r['cpu_seconds']:>7.1f} s {per_cpu:>6.1f} docs/cpu-s "
+            f"{r['bytes'] / 1e6 / r['cpu_seconds']:>5.2f} MB/cpu-s | peak RSS {rss:>5.0f} MB "
+            f"(kept {r['kept']}, dup {r['duplicates']}, rej {r['rejects']})")
+
+
+def _stages(r: dict) -> str:
+    total = sum(r["stages"].values()) or 1.0
+    parts = sorted(r["stages"].items(), key=lambda kv: -kv[1])
+    return "    stages (ms/doc): " + ", ".join(
+        f"{k} {1000 * v / max(1, r['docs']):.1f} ({100 * v / total:.0f}%)" for k, v in parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000", help="comma-separated corpus sizes (1000,10000,100000)")
+    parser.add_argument("--kinds", default="text,html")
+    parser.add_argument("--engines", default="docclean,baseline")
+    parser.add_argument("--workers", default="1", help="comma-separated worker counts for docclean (e.g. 1,2)")
+    parser.add_argument("--flow", action="store_true", help="also run the Prefect flow (workers=1)")
+    parser.add_argument("--keep", action="store_true", help="keep the archives under the bench folder")
+    parser.add_argument("--child", nargs=4, metavar=("ENGINE", "INPUT", "OUT", "WORKERS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        engine, input_dir, out, workers = args.child
+        child(engine, Path(input_dir), Path(out), int(workers))
+        return 0
+
+    print(f"# docclean end-to-end benchmark, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
+          f"(machine shared with other work: figures as measured)", flush=True)
+    engines = args.engines.split(",") + (["flow"] if args.flow else [])
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    for size in [int(s) for s in args.sizes.split(",")]:
+        root = corpus(size)
+        totals: dict[str, dict] = {}
+        for kind in args.kinds.split(","):
+            results = {}
+            for engine in engines:
+                for workers in (worker_counts if engine == "docclean" else [1]):
+                    label = f"{engine}" + (f" x{workers}" if engine == "docclean" and len(worker_counts) > 1 else "")
+                    out = BENCH_DIR / "out" / f"{size}-{kind}-{engine}-{workers}"
+                    r = measure(engine, root / kind, out, workers)
+                    r["workers"] = workers
+                    results[label] = r
+                    print(_line(f"{size:>6} {kind:<4} {label}", r), flush=True)
+                    if r["stages"]:
+                        print(_stages(r), flush=True)
+                    if not args.keep:
+                        shutil.rmtree(out, ignore_errors=True)
+                    t = totals.setdefault(label, {"docs": 0, "seconds": 0.0, "cpu_seconds": 0.0})
+                    t["docs"] += r["docs"]
+                    t["seconds"] += r["seconds"]
+                    t["cpu_seconds"] += r["cpu_seconds"]
+            base = results.get("baseline")
+            for label, r in results.items():
+                if base and label != "baseline":
+                    wall = base["seconds"] / r["seconds"] * r["docs"] / base["docs"]
+                    cpu = base["cpu_seconds"] / r["cpu_seconds"] * r["docs"] / base["docs"]
+                    print(f"{size:>6} {kind:<4} {label} / baseline: {wall:.2f}x wall, {cpu:.2f}x cpu", flush=True)
+            ones = [r for lbl, r in results.items() if lbl.startswith("docclean") and r["workers"] == 1]
+            for lbl, r in results.items():
+                if ones and lbl.startswith("docclean") and r["workers"] > 1:
+                    print(f"{size:>6} {kind:<4} {lbl} / docclean x1 speed-up: {ones[0]['seconds'] / r['seconds']:.2f}x",
+                          flush=True)
+        for label, t in totals.items():
+            print(f"{size:>6} all  {label:<20} {t['docs'] / t['seconds']:.1f} docs/s wall, "
+                  f"{t['docs'] / t['cpu_seconds']:.1f} docs/cpu-s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Batches in a process pool (run.workers > 1) give the same archive as one process."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pytest
+
+from docclean import pipeline
+from docclean.archive import Archive
+from docclean.config import load_config
+
+# What differs between two runs by design: when and under which run id a row was written.
+RUN_COLUMNS = ("run_id", "processed_at")
+
+
+def archive_tables(root) -> dict[str, pa.Table]:
+    """The archive's rows, without run identity, in a stable order: what two equal runs must share."""
+    archive = Archive(root)
+    out = {}
+    for name in ("documents", "duplicates", "rejects"):
+        table = archive.table(name)
+        table = table.drop_columns([c for c in RUN_COLUMNS if c in table.column_names])
+        out[name] = table.sort_by("doc_id")
+    return out
+
+
+def assert_same_archive(a, b) -> None:
+    ta, tb = archive_tables(a), archive_tables(b)
+    for name in ta:
+        assert ta[name].num_rows == tb[name].num_rows, name
+        assert ta[name].to_pylist() == tb[name].to_pylist(), name
+
+
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_process_pool_keeps_the_order_of_its_inputs():
+    with pipeline.process_pool(2) as mapper:
+        assert mapper(_square, [(i,) for i in range(20)]) == [i * i for i in range(20)]
+        assert os.getpid() not in mapper(_pid, [(i,) for i in range(4)])
+
+
+def test_an_error_in_a_worker_reaches_the_caller():
+    with pytest.raises(ZeroDivisionError):
+        with pipeline.process_pool(2) as mapper:
+            mapper(divmod, [(1, 1), (1, 0)])
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_archive_of_one(corpus, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    r1 = pipeline.run(corpus, one, load_config(run={"batch_size": 2, "workers": 1}))
+    messages = []
+    r2 = pipeline.run(corpus, two, load_config(run={"batch_size": 2, "workers": 2}), log=messages.append)
+    assert any("2 processes" in m for m in messages)
+    assert (r1.inputs, r1.documents, r1.duplicates, r1.rejects) == (r2.inputs, r2.documents, r2.duplicates, r2.rejects)
+    assert r2.balanced
+    assert_same_archive(one, two)
+    # the persisted state (chrome line counts, dedup signatures) is what the next run learns from
+    state = lambda root: sorted(p.relative_to(root).parent.as_posix() for p in (root / "_state").rglob("*.parquet"))
+    assert state(one) == state(two)
