@@ -14,7 +14,8 @@ Outputs:
   thesauri are not symmetric and a spinner's dictionary is unknown).
 - ``docclean/data/repair_bigrams.tsv.gz``: ``word word<TAB>count`` word-pair counts for context checks.
 - ``docclean/data/repair_pos.tsv.gz``: ``word<TAB>tags`` from WordNet's sense-tagged counts (Debian
-  ``wordnet-base``): ``a`` for words used only as adjectives, ``n`` for words used as nouns.
+  ``wordnet-base``): ``a`` for words used only as adjectives, ``n`` / ``v`` for words used as nouns /
+  verbs, ``j`` for words with any adjective sense.
 
 Usage::
 
@@ -109,6 +110,10 @@ def build_pos(wordnet: Path) -> dict[str, str]:
             tags += "a"
         if by_pos.get("n", 0) > 0:
             tags += "n"
+        if by_pos.get("v", 0) > 0:
+            tags += "v"
+        if "a" in by_pos:
+            tags += "j"
         if tags:
             out[word] = tags
     return out

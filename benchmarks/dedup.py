@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import random
 import resource
-import sys
 import tempfile
 import time
-from datetime import timezone
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +94,9 @@ def datasketch_clusters(texts: dict[str, str], threshold: float = 0.8, num_perm:
 
 
 def quality(args) -> None:
-    items = neardup_set.build_set(seed=args.seed)
+    from benchmarks.corpus import load_pages, split
+
+    items = neardup_set.build_set(seed=args.seed, pages=split(load_pages(), args.part))
     truth = neardup_set.true_pairs(items)
     docs = _documents(items)
     print(f"set: {len(items)} documents, {len({i.story for i in items})} stories, {len(truth)} duplicate pairs")
@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     q = sub.add_parser("quality")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--part", choices=["train", "test", "all"], default="all", help="corpus pages the set is built from")
     q.add_argument("-v", "--verbose", action="store_true")
     m = sub.add_parser("minhash")
     m.add_argument("--seed", type=int, default=0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import html as html_lib
 import re
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -186,7 +187,7 @@ def _same_text(found: str | None, truth: str) -> bool:
     """Same words (punctuation and case aside), or one contains the other ("Title" vs "Title | Site")."""
     if not found:
         return False
-    a, b = " ".join(_WORDS.findall(found.lower())), " ".join(_WORDS.findall(truth.lower()))
+    a, b = (" ".join(w for w in _WORDS.findall(t.lower()) if w != "and") for t in (found, truth))  # "A, B and C"
     return bool(a) and (a == b or a in b or b in a)
 
 
@@ -233,7 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     systems = ["docclean"] + (["trafilatura"] if args.trafilatura else [])
     results = {m: {s: Tally() for s in systems} for m in modes}
     metadata = MetadataTally()
-    for page in pages:
+    for n, page in enumerate(pages, 1):
+        if n % 100 == 0:
+            print(f"  ... {n} pages", file=sys.stderr, flush=True)
         raw = page.html_bytes()
         html = decode_html(raw)
         if "html" in modes:

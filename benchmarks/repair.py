@@ -92,7 +92,7 @@ class Damage:
     offset: int
     damaged: str
     original: str
-    kind: str  # inword | whole
+    kind: str  # inword (a non-word results) | whole (a real word results, whole-word or in-word swap)
 
 
 def spin(text: str, spinner: dict[str, str], rng: random.Random, p_whole: float, p_inword: float) -> tuple[str, list[Damage]]:
@@ -117,6 +117,8 @@ def spin(text: str, spinner: dict[str, str], rng: random.Random, p_whole: float,
             continue
         if tok.text[0].isupper():
             new = new[0].upper() + new[1:]
+        if kind == "inword" and zipf_frequency(new, "en") >= 2.0:
+            kind = "whole"  # the swap made another real word ("clients" -> "guests"): only context can tell
         out.append(text[pos : tok.start])
         damages.append(Damage(tok.start + shift, new, tok.text, kind))
         out.append(new)
@@ -126,7 +128,8 @@ def spin(text: str, spinner: dict[str, str], rng: random.Random, p_whole: float,
     return "".join(out), damages
 
 
-def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: int) -> dict:
+def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: int,
+             min_confidence: float = 0.9, calibrate: bool = False) -> dict:
     pages = split(load_pages(), part)
     if limit:
         pages = pages[:limit]
@@ -140,21 +143,22 @@ def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: i
             damaged, damages = page.body, []
         docs.append((damaged, damages))
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     model = RepairModel.load()
-    load_seconds = time.perf_counter() - t0
+    load_seconds = time.process_time() - t0
     if held_out:
         model.excluded_pairs = frozenset(spinner.items())
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     model.learn(d for d, _ in docs)
-    learn_seconds = time.perf_counter() - t0
+    learn_seconds = time.process_time() - t0
 
     counts = Counter()
+    calibration: dict[tuple[str, int], tuple[int, int]] = {}
     mistakes = []
     tokens = 0
-    t0 = time.perf_counter()
-    results = [model.repair_text(d, "flag") for d, _ in docs]
-    repair_seconds = time.perf_counter() - t0
+    t0 = time.process_time()
+    results = [model.repair_text(d, "flag", min_confidence=0.0 if calibrate else min_confidence) for d, _ in docs]
+    repair_seconds = time.process_time() - t0
     for (damaged, damages), (_, repairs) in zip(docs, results):
         by_offset = {d.offset: d for d in damages}
         n_tokens = len(_WORDISH.findall(damaged))
@@ -164,6 +168,13 @@ def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: i
             counts[f"damaged_{d.kind}"] += 1
         for r in repairs:
             d = by_offset.get(r.offset)
+            if calibrate:
+                bucket = (r.rule, min(9, int(r.confidence * 10)))
+                ok = d is not None and r.replacement == d.original
+                calibration[bucket] = calibration.get(bucket, (0, 0))
+                calibration[bucket] = (calibration[bucket][0] + ok, calibration[bucket][1] + 1)
+                if r.confidence < min_confidence:
+                    continue
             if d is None:
                 counts["collateral"] += 1
                 mistakes.append(("collateral", r, damaged[max(0, r.offset - 40) : r.offset + 40]))
@@ -189,10 +200,31 @@ def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: i
         "repair_tokens_per_s": tokens / repair_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    for (rule, b), (ok, n) in sorted(calibration.items()):
+        print(f"  calibration {rule} confidence {b / 10:.1f}-{(b + 1) / 10:.1f}: {ok}/{n} correct")
     if verbose:
+        repaired = {(i, r.offset) for i, (_, reps) in enumerate(results) for r in reps}
+        why = Counter()
+        for i, (damaged, damages) in enumerate(docs):
+            for d in damages:
+                if d.kind == "inword" and (i, d.offset) not in repaired:
+                    why[_miss_reason(model, d)] += 1
+        print("  missed in-word damage:", dict(why.most_common()))
         for kind, r, ctx in mistakes[:verbose]:
             print(f"  {kind}: {r.original} -> {r.replacement} [{r.rule} {r.confidence}]  …{ctx!r}…".replace("\n", " "))
     return figures
+
+
+def _miss_reason(model: RepairModel, d: Damage) -> str:
+    lower = d.damaged.lower()
+    if len(lower) < 5:
+        return "short"
+    if model.zipf(lower) >= 1.0:
+        return "damaged form is a word"
+    cands = model._inword_candidates(lower)
+    if not any(c.repaired == d.original.lower() for c in cands):
+        return "pair or word unknown to the model"
+    return "low confidence"
 
 
 def main() -> None:
@@ -202,8 +234,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--held-out", action="store_true", help="remove the simulator's pairs from the repairer's table")
     ap.add_argument("--show-mistakes", type=int, default=0)
+    ap.add_argument("--min-confidence", type=float, default=0.9)
+    ap.add_argument("--calibrate", action="store_true", help="precision by confidence bucket")
     args = ap.parse_args()
-    figures = evaluate(args.part, args.limit, args.seed, args.held_out, args.show_mistakes)
+    figures = evaluate(args.part, args.limit, args.seed, args.held_out, args.show_mistakes,
+                       args.min_confidence, args.calibrate)
     for k, v in figures.items():
         print(f"{k:>22}: {v:.4f}" if isinstance(v, float) else f"{k:>22}: {v}")
 

@@ -177,7 +177,9 @@ def write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[bytes, byte
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        # A failure to remove the temporary file (the disk or folder that just failed) must not hide the
+        # error that made the write fail; recover() removes what stays behind.
+        with contextlib.suppress(OSError):
             tmp.unlink()
     _fsync_dir(path.parent)
 
@@ -185,11 +187,15 @@ def write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[bytes, byte
 def write_bytes_atomic(data: bytes, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     _fsync_dir(path.parent)
 
 
@@ -252,6 +258,11 @@ class Transaction:
         self.archive._apply_journal(self.root)
 
     def abort(self) -> None:
+        """Drop a run that has not committed. Once its journal is written the run *is* committed, even if
+        applying the journal failed (a folder turned read-only, a kill): then the staged files are the only
+        copy of its documents, so they stay for `recover` (next run, or `docclean verify --repair`)."""
+        if (self.root / "COMMIT.json").exists():
+            return
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -267,8 +278,12 @@ class Archive:
     def lock(self, timeout: float = 3600.0, on_wait=None) -> Iterator[None]:
         """One writer at a time. flock is released by the kernel when the holder dies, so a killed run
         never leaves a stale lock behind."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / "_lock", "a+")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.root / "_lock", "a+")
+        except OSError as exc:
+            raise ArchiveError(f"cannot write to the archive folder {self.root}: {exc.strerror or exc}; "
+                               "nothing was changed") from exc
         deadline = time.monotonic() + timeout
         warned = False
         while True:
@@ -323,12 +338,9 @@ class Archive:
                 else:
                     shutil.rmtree(txn_root, ignore_errors=True)
                     done["rolled_back"] += 1
-        for name in TABLES + ("_state",):
-            folder = self.root / name
-            if folder.exists():
-                for tmp in folder.glob(".*.tmp"):
-                    tmp.unlink(missing_ok=True)
-                    done["temp_files_removed"] += 1
+        for tmp in temporary_files(self.root):
+            tmp.unlink(missing_ok=True)
+            done["temp_files_removed"] += 1
         return done
 
     # -- reading --------------------------------------------------------------------------------------
@@ -366,6 +378,16 @@ class Archive:
     def state_table(self, name: str) -> pa.Table | None:
         path = self.state_dir / f"{name}.parquet"
         return pq.read_table(path) if path.exists() else None
+
+
+def temporary_files(root: Path) -> list[Path]:
+    """Leftovers of interrupted atomic writes in the archive's tables and state (``_txn`` aside)."""
+    found: list[Path] = []
+    for name in TABLES + ("_state",):
+        folder = Path(root) / name
+        if folder.exists():
+            found += sorted(folder.rglob(".*.tmp"))
+    return found
 
 
 def _check_version(path: Path) -> None:

@@ -85,9 +85,12 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
         r"|^(?:getty images|shutterstock|istock(?:photo)?|afp|reuters|ap photo)(?:\s*[/|]\s*\S+)?$)", re.I)),
 ]
 _PATTERN_MAX_WORDS = {
-    "advertisement_marker": 8, "share_prompt": 8, "newsletter_prompt": 30, "cookie_notice": 60,
+    "advertisement_marker": 8, "share_prompt": 10, "newsletter_prompt": 30, "cookie_notice": 60,
     "image_credit": 10, "sponsor_line": 40, "paywall_residue": 40, "copyright_footer": 120,
 }
+
+# Rules too loose for text an HTML extractor already cleaned (a caption there is usually one it kept on purpose).
+_TEXT_ONLY_RULES = {"image_credit"}
 
 _NAV_WORDS = {
     "back", "topic", "topics", "home", "menu", "next", "previous", "prev", "more", "top", "back to top", "skip to content",
@@ -188,7 +191,7 @@ FEATURE_NAMES = [
     "prev_words", "prev_sentence", "prev_stop", "next_words", "next_sentence", "next_stop", "next_starts_lower",
     "prev_open", "joins_sentence", "pattern_hit", "nav_word", "words_gt_8", "words_gt_20", "n_lines_log",
     "lex_mean", "lex_min", "lex_max", "lex_coverage", "known_chrome_line", "prev_lex_mean", "next_lex_mean",
-    "win3_lex_mean",
+    "win3_lex_mean", "log_short_run", "run_between_prose", "log_prose_distance",
 ]
 
 
@@ -202,8 +205,8 @@ class Lexicon:
         self.words = words or {}
         self.lines = frozenset(lines)
 
-    def line_stats(self, line: str) -> tuple[float, float, float, float, float]:
-        lower = [w.lower() for w in _WORD.findall(line)]
+    def line_stats(self, lower: list[str]) -> tuple[float, float, float, float, float]:
+        """Statistics of a line given its lower-cased words."""
         found = [self.words[w] for w in lower if w in self.words]
         known = 1.0 if " ".join(lower) in self.lines else 0.0
         if not found:
@@ -211,15 +214,14 @@ class Lexicon:
         return sum(found) / len(found), min(found), max(found), len(found) / len(lower), known
 
 
-def _local_features(line: str, stop: frozenset[str]) -> list[float]:
-    words = _WORD.findall(line)
-    n = len(words)
-    lower = [w.lower() for w in words]
+def _local_features(line: str, stop: frozenset[str], pattern_hit: bool, lexicon: Lexicon) -> list[float]:
+    low = line.lower()
+    lower = _WORD.findall(low)
+    lex = lexicon.line_stats(lower)
+    n = len(lower)
     alpha = _ALPHA_WORD.findall(line)
     n_alpha = len(alpha) or 1
-    letters = sum(len(w) for w in alpha) or 1
-    upper = sum(1 for ch in line if ch.isupper())
-    digits = sum(1 for ch in line if ch.isdigit())
+    letters = sum(map(len, alpha)) or 1
     first = line[0]
     return [
         float(n),
@@ -227,31 +229,36 @@ def _local_features(line: str, stop: frozenset[str]) -> list[float]:
         math.log1p(len(line)),
         1.0 if _SENTENCE_END.search(line) else 0.0,
         1.0 if line.endswith(":") else 0.0,
-        sum(1 for w in lower if w in stop) / (n or 1),
+        sum(map(stop.__contains__, lower)) / (n or 1),
         sum(1 for w in alpha if w[0].isupper()) / n_alpha,
-        digits / len(line),
-        upper / letters,
+        sum(map(str.isdigit, line)) / len(line),
+        sum(map(str.isupper, line)) / letters,
         1.0 if first.islower() else 0.0,
         1.0 if first in ",.;:!?)]}’”'\"-–—" else 0.0,
-        sum(1 for w in lower if w in _CHROME_WORDS) / (n or 1),
+        sum(map(_CHROME_WORDS.__contains__, lower)) / (n or 1),
         1.0 if any(c in line for c in "|»›•·") else 0.0,
-        1.0 if _DOMAIN.search(line) else 0.0,
+        1.0 if "." in line and _DOMAIN.search(line) else 0.0,
         1.0 if n <= 8 and parse_date(line) else 0.0,
-        (sum(len(w) for w in words) / n) if n else 0.0,
+        (sum(map(len, lower)) / n) if n else 0.0,
         line.count(",") / (n or 1),
-        1.0 if _pattern_rule(line, n) else 0.0,
-        1.0 if line.lower().strip(" .:|»›") in _NAV_WORDS else 0.0,
+        1.0 if pattern_hit else 0.0,
+        1.0 if low.strip(" .:|»›") in _NAV_WORDS else 0.0,
+        *lex,
     ]
 
 
-def line_features(lines: list[str], lexicon: Lexicon | None = None) -> np.ndarray:
+def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits: list[bool] | None = None) -> np.ndarray:
     """One row of FEATURE_NAMES per line; the same function serves training and inference."""
     stop = _stopwords()
+    if pattern_hits is None:
+        pattern_hits = [_pattern_rule(line) is not None for line in lines]
     if lexicon is None:
         model = _model()
         lexicon = model["lexicon"] if model else Lexicon()
     m = len(lines)
-    local = [_local_features(line, stop) for line in lines]
+    local = [_local_features(line, stop, hit, lexicon) for line, hit in zip(lines, pattern_hits)]
+    lex = np.array([row[19:] for row in local], dtype=float).reshape(m, 5)
+    local = [row[:19] for row in local]
     (n_words, log_words, log_chars, ends_sentence, ends_colon, stop_ratio, title_ratio, digit_ratio, upper_ratio,
      starts_lower, starts_punct, chrome_ratio, has_sep, has_domain, is_date, mean_wlen, comma_rate, pattern_hit,
      nav_word) = map(list, zip(*local)) if local else ([],) * 19
@@ -311,11 +318,35 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None) -> np.ndarra
         shift(sl, -1), prev_open, joins, np.array(pattern_hit), np.array(nav_word),
         (words > 8).astype(float), (words > 20).astype(float), np.full(m, math.log1p(m)) / 8,
     ]
-    lex = np.array([lexicon.line_stats(line) for line in lines], dtype=float).reshape(m, 5)
     lex_mean = lex[:, 0]
     cols += [lex_mean, lex[:, 1], lex[:, 2], lex[:, 3], lex[:, 4], shift(lex_mean, 1), shift(lex_mean, -1),
-             window_sum(lex_mean, 3) / 6]
+             window_sum(lex_mean, 3) / 6, *_run_features(prose)]
     return np.column_stack(cols) if m else np.zeros((0, len(FEATURE_NAMES)))
+
+
+def _run_features(prose: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """jusText's context, directly: how long the run of short lines around a line is (a menu is long, a
+    subheading is a run of one), whether prose closes the run on both sides, and how far the nearest prose is."""
+    m = len(prose)
+    run_len = np.zeros(m)
+    between = np.zeros(m)
+    distance = np.zeros(m)
+    i = 0
+    while i < m:
+        if prose[i]:
+            i += 1
+            continue
+        j = i
+        while j < m and not prose[j]:
+            j += 1
+        run_len[i:j] = j - i
+        between[i:j] = 1.0 if i > 0 and j < m else 0.0
+        k = np.arange(i, j)
+        before = k - (i - 1) if i > 0 else np.full(j - i, m)
+        after = j - k if j < m else np.full(j - i, m)
+        distance[i:j] = np.minimum(before, after)
+        i = j
+    return np.log1p(run_len), between, np.log1p(distance)
 
 
 def context_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -405,25 +436,47 @@ def _hand_scores(x: np.ndarray) -> np.ndarray:
     return _sigmoid(score)
 
 
-def body_scores(lines: list[str]) -> np.ndarray:
+def body_scores(lines: list[str], pattern_hits: list[bool] | None = None) -> np.ndarray:
     """The probability that each line is main content, given the lines around it."""
     if not lines:
         return np.zeros(0)
     model = _model()
     if model is None:
-        return _hand_scores(line_features(lines, Lexicon()))
-    x = line_features(lines, model["lexicon"])
+        return _hand_scores(line_features(lines, Lexicon(), pattern_hits))
+    x = line_features(lines, model["lexicon"], pattern_hits)
     p1 = _sigmoid(model["stage1"].logit(x))
     return _sigmoid(model["stage2"].logit(context_features(x, p1)))
 
 
 # --- the stage -----------------------------------------------------------------------------------
 
+# a cheap substring test before each rule's regex (most lines match none)
+_PATTERN_GATE = {
+    "sponsor_line": lambda low: low.startswith(("sponsor", "paid", "partner", "promoted")),
+    "paywall_residue": lambda low: "subscri" in low or "log" in low or "sign" in low or "member" in low,
+    "cookie_notice": lambda low: "cookie" in low or "continuing" in low or "consent" in low or "preferences" in low,
+    "newsletter_prompt": lambda low: "newsletter" in low or "inbox" in low or "mail" in low or "sign" in low
+    or "subscri" in low or "thank" in low or "mailing" in low,
+    "copyright_footer": lambda low: "©" in low or "(c)" in low or "copyright" in low or "reserved" in low,
+}
+
+
 def _pattern_rule(line: str, n_words: int | None = None) -> str | None:
     if n_words is None:
-        n_words = len(_WORD.findall(line))
+        n_words = line.count(" ") + 1  # an upper bound on the words is enough for the length caps
+    low = line.lower()
+    exact = None
     for rule, pattern in _PATTERNS:
-        if n_words <= _PATTERN_MAX_WORDS[rule] and pattern.search(line):
+        cap = _PATTERN_MAX_WORDS[rule]
+        if n_words > cap:
+            if exact is None:
+                exact = len(_WORD.findall(line))
+            if exact > cap:
+                continue
+        gate = _PATTERN_GATE.get(rule)
+        if gate is not None and not gate(low):
+            continue
+        if pattern.search(line):
             return rule
     return None
 
@@ -495,10 +548,13 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
             rules[i] = "title_line"
         elif rules and line.isupper() and len(_WORD.findall(line)) <= 6 and i < limit:
             rules[i] = "section_label"
-    if limit < len(lines):
-        m = _INLINE_DATELINE.match(lines[limit])
-        if m and "dateline" not in meta:
-            meta["dateline"] = m.group("place")
+    if "dateline" not in meta:
+        # "Paris, France – Amid ..." opening one of the first paragraphs: the place is recorded, the text stays
+        for line in lines[limit : limit + 5]:
+            m = _INLINE_DATELINE.match(line)
+            if m and _is_prose(line):
+                meta["dateline"] = m.group("place")
+                break
     return rules, meta
 
 
@@ -563,8 +619,12 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
     plain = doc.content_type == "text"
     rules: dict[int, str] = {}
     meta: dict = {}
+    pattern_hits = []
     for i, line in enumerate(lines):
         rule = _pattern_rule(line)
+        pattern_hits.append(rule is not None)
+        if rule in _TEXT_ONLY_RULES and not plain:
+            rule = None
         if rule is None and plain and (line.lower().strip(" .:") in _NAV_WORDS or _NAV_CRUMB.match(line)):
             rule = "navigation"
         if rule:
@@ -572,9 +632,15 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
     if plain and config.header_metadata:
         header_rules, meta = _parse_header(lines, doc, {i for i, r in rules.items() if r != "navigation"})
         rules.update(header_rules)
-    if plain and config.classifier:
-        scores = body_scores(lines)
-        dropped = {i for i in range(len(lines)) if i not in rules and scores[i] < config.threshold}
+    candidates = sum(1 for i in range(len(lines)) if i not in rules)
+    if plain and config.classifier and candidates >= config.classifier_min_lines:
+        scores = body_scores(lines, pattern_hits)
+        dropped = {
+            i for i in range(len(lines))
+            if i not in rules and scores[i] < config.threshold
+            # a paragraph of real prose needs stronger evidence against it than a short line
+            and not (scores[i] >= config.prose_threshold and _is_prose(lines[i]))
+        }
         # a run of short lines after the last paragraph of prose is a related-links block, whatever the scores
         prose = [i for i in range(len(lines)) if i not in rules and i not in dropped and _is_prose(lines[i])]
         if prose:

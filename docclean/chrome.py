@@ -41,7 +41,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .config import ChromeConfig
-from .dedup import hash64
+from .dedup import hash64, scan
 from .document import Document, Removal, StageResult
 
 STAGE = "chrome"
@@ -52,7 +52,8 @@ ROWS_PER_PARTITION = 4_000_000
 
 _WORD = re.compile(r"\w+")
 _DIGITS = re.compile(r"\d+")
-_QUOTED = re.compile(r"[\"“”«»„].{12,}[\"“”«»„]")
+# a quotation: four words or more between quotation marks
+_QUOTED = re.compile(r"[\"“”«»„‘’]\s*\w+(?:[^\w\"“”«»„]+\w+){3,}[^\"“”«»„]*[\"“”«»„]")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
@@ -80,6 +81,7 @@ _SCHEMA = pa.schema(
         ("line_hash", pa.uint64()),
         ("doc_id", pa.string()),
         ("countable", pa.bool_()),  # short enough to be chrome
+        ("quoted", pa.bool_()),  # holds a quotation: needs more stories to be chrome
         ("long", pa.bool_()),  # long enough to tell which story the document tells
         ("doc_long_lines", pa.int32()),  # the document's distinct long lines
     ]
@@ -94,18 +96,16 @@ def line_keys(doc: Document, config: ChromeConfig) -> pa.Table:
     if doc.rejected or not doc.text:
         return _SCHEMA.empty_table()
     site = site_key(doc)
-    rows: dict[int, tuple[bool, bool]] = {}
+    rows: dict[int, tuple[bool, bool, bool]] = {}
     for line in doc.text.split("\n"):
         n_words = len(_WORD.findall(line))
         if not n_words:
             continue
         long = n_words >= config.story_min_words
-        # a quotation in a full sentence is shared by different stories, never a site's chrome
-        countable = n_words <= config.max_line_words and not (long and _QUOTED.search(line))
+        countable = n_words <= config.max_line_words
         if long or countable:
             h = hash64(line_key(line))
-            was = rows.get(h, (False, False))
-            rows[h] = (was[0] or countable, was[1] or long)
+            rows[h] = (countable, long, bool(_QUOTED.search(line)))
     if not rows:
         return _SCHEMA.empty_table()
     hashes = sorted(rows)
@@ -118,6 +118,7 @@ def line_keys(doc: Document, config: ChromeConfig) -> pa.Table:
             "line_hash": hashes,
             "doc_id": [doc.doc_id] * n,
             "countable": [rows[h][0] for h in hashes],
+            "quoted": [rows[h][2] for h in hashes],
             "long": [rows[h][1] for h in hashes],
             "doc_long_lines": [n_long] * n,
         },
@@ -215,8 +216,8 @@ def _stories(rows: pa.Table, past: pa.Table, max_copies: int) -> dict[str, int]:
     """Which story each new document tells. Two documents of a site are one story when their sets of
     long lines overlap like copies do: Jaccard >= 0.5, or the smaller set contained >= 80% in the
     other (a paywall cut) and in no other story. Different stories sharing a template stay apart, since
-    each brings its own body lines. A long line found in more than ``max_copies`` documents links its documents as a chain
-    rather than all pairs (template lines of a big site would otherwise cost n^2)."""
+    each brings its own body lines. A long line found in more than ``max_copies`` documents links its
+    documents as a chain rather than all pairs (a big site's template lines would cost n^2)."""
     columns = ["site_hash", "line_hash", "doc_id", "doc_long_lines"]
     long_rows = pa.concat_tables([rows.filter(rows["long"]).select(columns), past.filter(past["long"]).select(columns)])
     uf = _UnionFind()
@@ -264,14 +265,13 @@ def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeCon
     read only for this run's lines not already known as chrome (mostly body lines, whose only matches
     are copies), so what is read follows the run's size, not the archive's."""
     dataset = _as_dataset(lines)
-    past_dataset = known_dataset = None
+    past_files: list[str] = []
+    known_files: list[str] = []
     if state_dir is not None:
         root = Path(state_dir) / STATE_FOLDER
         manifest = _read_manifest(root)
-        if manifest["parts"]:
-            past_dataset = ds.dataset([str(root / p) for p in manifest["parts"]], format="parquet", schema=_STATE_SCHEMA)
-        if manifest.get("chrome"):
-            known_dataset = ds.dataset([str(root / p) for p in manifest["chrome"]], format="parquet", schema=_CHROME_SCHEMA)
+        past_files = [str(root / p) for p in manifest["parts"]]
+        known_files = [str(root / p) for p in manifest.get("chrome", [])]
 
     partitions = max(1, -(-dataset.count_rows() // ROWS_PER_PARTITION))
     chrome: set[tuple[str, int]] = set()
@@ -283,20 +283,24 @@ def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeCon
             continue
         line_hashes = pc.unique(rows["line_hash"])
         known = _CHROME_SCHEMA.empty_table()
-        if known_dataset is not None:
-            known = known_dataset.to_table(filter=pc.field("line_hash").isin(line_hashes))
+        if known_files:
+            known = scan(known_files, _CHROME_SCHEMA, pc.field("line_hash").isin(line_hashes))
             known = known.join(rows.select(["site", "line_hash"]).group_by(["site", "line_hash"]).aggregate([]),
                                ["site", "line_hash"], join_type="inner")
         past = _STATE_SCHEMA.empty_table()
-        if past_dataset is not None:
+        if past_files:
             open_lines = pc.filter(line_hashes, pc.invert(pc.is_in(line_hashes, known["line_hash"])))
-            past = past_dataset.to_table(filter=pc.field("line_hash").isin(open_lines))
+            past = scan(past_files, _STATE_SCHEMA, pc.field("line_hash").isin(open_lines))
             past = past.filter(pc.is_in(past["site_hash"], pc.unique(rows["site_hash"])))
         story = _stories(rows, past, config.max_story_copies)
         rows = rows.append_column("story", pa.array([story[d] for d in rows["doc_id"].to_pylist()], pa.uint64()))
         counted = pa.concat_tables([rows.filter(rows["countable"]), past.filter(past["countable"])])
-        counts = counted.group_by(["site", "line_hash"], use_threads=False).aggregate([("story", "count_distinct")])
-        hits = counts.filter(pc.greater_equal(counts["story_count_distinct"], config.min_documents))
+        counts = counted.group_by(["site", "line_hash"], use_threads=False).aggregate(
+            [("story", "count_distinct"), ("quoted", "any")]
+        )
+        # Different articles quote the same people: a line holding a quotation needs more stories.
+        needed = pc.if_else(counts["quoted_any"], max(config.quoted_min_documents, config.min_documents), config.min_documents)
+        hits = counts.filter(pc.greater_equal(counts["story_count_distinct"], needed))
         hits = hits.select(["site", "line_hash"]).join(known.select(["site", "line_hash"]), ["site", "line_hash"], join_type="left anti")
         hits = hits.append_column("site_hash", pa.array([hash64(x) for x in hits["site"].to_pylist()], pa.uint64()))
         learned.append(hits.select(_CHROME_SCHEMA.names).cast(_CHROME_SCHEMA))
@@ -309,6 +313,40 @@ def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeCon
         observations=pa.concat_tables(observations) if observations else None,
         learned=pa.concat_tables(learned) if learned else None,
     )
+
+
+def compact(state_dir: Path) -> None:
+    """Merge the persisted parts into one ``lines`` and one ``chrome`` file, dropping the rows of lines
+    learned as chrome since they were written. Streams batches; run it between runs (run lock held)."""
+    root = Path(state_dir) / STATE_FOLDER
+    manifest = _read_manifest(root)
+    if len(manifest["parts"]) + len(manifest.get("chrome", [])) <= 2:
+        return
+    stamp = f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}-compact"
+    known = _CHROME_SCHEMA.empty_table()
+    new_manifest = {"version": 2, "parts": [], "chrome": []}
+    if manifest.get("chrome"):
+        known = scan([str(root / p) for p in manifest["chrome"]], _CHROME_SCHEMA, None)
+        known = known.group_by(_CHROME_SCHEMA.names).aggregate([])
+        _atomic_write_table(known.cast(_CHROME_SCHEMA), root / f"chrome-{stamp}.parquet")
+        new_manifest["chrome"].append(f"chrome-{stamp}.parquet")
+    if manifest["parts"]:
+        name = f"lines-{stamp}.parquet"
+        tmp = root / f".{name}.{uuid.uuid4().hex}.tmp"
+        files = [str(root / p) for p in manifest["parts"]]
+        with pq.ParquetWriter(tmp, _STATE_SCHEMA, compression="zstd") as writer:
+            for batch in ds.dataset(files, format="parquet", schema=_STATE_SCHEMA).to_batches(batch_size=262_144):
+                table = pa.Table.from_batches([batch], schema=_STATE_SCHEMA)
+                if known.num_rows:
+                    table = table.join(known.select(["site", "line_hash"]), ["site", "line_hash"], join_type="left anti")
+                writer.write_table(table.select(_STATE_SCHEMA.names).cast(_STATE_SCHEMA))
+        os.replace(tmp, root / name)
+        new_manifest["parts"].append(name)
+    tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
+    tmp.write_text(json.dumps(new_manifest, indent=1), encoding="utf-8")
+    os.replace(tmp, root / MANIFEST)
+    for name in [*manifest["parts"], *manifest.get("chrome", [])]:
+        (root / name).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------- the stage

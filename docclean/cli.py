@@ -7,7 +7,6 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 

@@ -21,7 +21,7 @@ class _Section(BaseModel):
 
 class ReadConfig(_Section):
     max_file_bytes: int = Field(
-        64 * 1024 * 1024,
+        16 * 1024 * 1024,  # a 50 MB "article" is a dump, not a document: reject it early and say so
         description="A one-document file (txt, html, and their .gz once decompressed) larger than this is "
         "rejected as too_large. Containers (jsonl, warc) are streamed and not limited as a whole.",
     )
@@ -57,6 +57,9 @@ class ExtractConfig(_Section):
     record_left_out: bool = Field(
         True, description="Record every visible block the extractor left out as a not_main_content removal."
     )
+    date_search: bool = Field(
+        True, description="When the page declares no date, let htmldate look in its URL and markup (slower)."
+    )
 
 
 class BoilerplateConfig(_Section):
@@ -65,13 +68,17 @@ class BoilerplateConfig(_Section):
     header_metadata: bool = Field(True, description="Plain text: parse title/date/dateline/publisher lines at the top.")
     classifier: bool = Field(True, description="Plain text: judge each line in context with the trained line model.")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="Body score below which the classifier drops a line.")
+    prose_threshold: float = Field(0.5, ge=0.0, le=1.0, description="The same for a paragraph of prose (12+ words ending a sentence).")
     min_related_run: int = Field(3, ge=1, description="Short lines after the last prose paragraph that make a related-links block.")
+    classifier_min_lines: int = Field(8, ge=1, description="Fewer candidate lines than this: too little context to judge, keep them.")
     join_fragments: bool = Field(True, description="Plain text: rejoin the pieces of a sentence a scraper split at links.")
 
 
 class RepairConfig(_Section):
     mode: Literal["off", "flag", "fix"] = Field("fix", description="flag records repairs without applying them.")
-    min_confidence: float = Field(0.9, ge=0.0, le=1.0)
+    min_confidence: float = Field(0.9, ge=0.0, le=1.0, description="Repairs below this confidence are not made.")
+    whole_words: bool = Field(True, description="Also repair swapped whole words ('build sense'), only in "
+                              "documents that show in-word spinner damage.")
 
 
 class LanguageConfig(_Section):
@@ -88,18 +95,22 @@ class DedupConfig(_Section):
     head_words: int = Field(100, ge=0, description="A second signature over the opening words finds short truncated copies; 0 disables.")
     head_num_perm: int = Field(63, description="MinHash permutations of the opening signature.")
     shingle_words: int = Field(3, ge=1, description="Word n-gram size of the shingles (MinHash and verification).")
+    min_line_words: int = Field(6, ge=1, description="Shorter lines (menus, headings, leftover chrome) are left out of the comparison; 1 keeps all.")
     seed: int = Field(1, description="MinHash seed; changing it invalidates the persisted signature index.")
-    jaccard_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Verified shingle Jaccard at or above which two texts are one story.")
-    containment_threshold: float = Field(0.6, ge=0.0, le=1.0, description="Share of the shorter text's shingles found in the longer one.")
+    jaccard_threshold: float = Field(0.4, ge=0.0, le=1.0, description="Verified shingle Jaccard at or above which two texts are one story.")
+    containment_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Share of the shorter text's shingles found in the longer one.")
+    member_jaccard_threshold: float = Field(0.3, ge=0.0, le=1.0, description="Weaker direct evidence each member of a cluster needs with the kept copy (two copies edited apart).")
+    member_containment_threshold: float = Field(0.4, ge=0.0, le=1.0, description="Containment a cluster member needs with the kept copy.")
     min_containment_words: int = Field(40, description="Shorter texts are matched by Jaccard only: containment of a few words proves nothing.")
-    max_containment_offset: float = Field(0.35, ge=0.0, le=1.0, description="A contained copy must start in the opening of the longer text (a paywall cut, not one story of a digest).")
+    max_containment_offset: float = Field(0.35, ge=0.0, le=1.0, description="Shared text must start in the opening of the longer text (a copy, not the second story of a digest).")
     max_bucket: int = Field(50, description="An LSH bucket bigger than this is verified as a chain, not all pairs.")
 
 
 class ChromeConfig(_Section):
     enabled: bool = True
     min_documents: int = Field(3, description="A line seen in at least this many documents of a site is chrome.")
-    max_line_words: int = Field(80, description="Longer lines and paragraphs are never counted as chrome.")
+    max_line_words: int = Field(250, description="Longer lines and paragraphs are never counted as chrome (consent and copyright notices run to 100+ words).")
+    quoted_min_documents: int = Field(6, description="A line holding a quotation (4+ words in quotes) needs this many stories: articles quote the same people.")
     story_min_words: int = Field(8, description="Lines at least this long identify a story, so copies of one story count once.")
     max_story_copies: int = Field(50, ge=2, description="A long line in more documents than this links them as a chain, not all pairs.")
 

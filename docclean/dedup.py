@@ -110,14 +110,31 @@ def _minhash(items: list[str], num_perm: int, seed: int) -> np.ndarray:
     return np.asarray(m.digest(), dtype=np.uint32)
 
 
+def body_words(text: str, min_line_words: int) -> list[str]:
+    """The words near-duplicate comparison looks at: those of lines with at least ``min_line_words``
+    words. Menus, headings, bylines, share buttons and other chrome the chrome step could not learn
+    are short lines; paragraphs are not. A text with too little left this way is taken whole."""
+    if min_line_words <= 1:
+        return words(text)
+    kept: list[str] = []
+    total = 0
+    for line in text.split("\n"):
+        line_words = words(line)
+        total += len(line_words)
+        if len(line_words) >= min_line_words:
+            kept.extend(line_words)
+    return kept if len(kept) >= max(50, total // 3) else words(text)
+
+
 def fingerprint(text: str, config: DedupConfig) -> Fingerprint:
-    tokens = words(text)
+    all_tokens = words(text)
+    tokens = body_words(text, config.min_line_words)
     n = config.shingle_words
     whole = _minhash(shingles(tokens, n), config.num_perm, config.seed)
     parts = [whole]
     if config.head_words:
         parts.append(_minhash(shingles(tokens[: config.head_words], n), config.head_num_perm, config.seed + 1))
-    return Fingerprint(text_hash=hash64(" ".join(tokens)), minhash=np.concatenate(parts), length=len(tokens))
+    return Fingerprint(text_hash=hash64(" ".join(all_tokens)), minhash=np.concatenate(parts), length=len(all_tokens))
 
 
 # ---------------------------------------------------------------------------------------------- band keys
@@ -169,31 +186,38 @@ class _Shingled:
     words: int
 
 
-def _shingled(text: str, n: int) -> _Shingled:
-    tokens = words(text)
+def _shingled(text: str, n: int, min_line_words: int = 1) -> _Shingled:
+    tokens = body_words(text, min_line_words)
     hashed = np.fromiter((hash(s) for s in shingles(tokens, n)), dtype=np.int64)
     hashes, first = np.unique(hashed, return_index=True)
     return _Shingled(hashes, first, max(len(tokens) - n + 1, 1), len(tokens))
 
 
-def verify(a: _Shingled, b: _Shingled, config: DedupConfig) -> tuple[float, str] | None:
-    """(similarity, method) when the two texts are one story, else None."""
+def verify(a: _Shingled, b: _Shingled, config: DedupConfig, member: bool = False) -> tuple[float, str] | None:
+    """(similarity, method) when the two texts are one story, else None. ``member``: the weaker test a
+    document already linked to a cluster by verified pairs must pass against the cluster's kept copy
+    (two copies edited apart from one original are further from each other than from it)."""
+    jaccard_threshold = config.member_jaccard_threshold if member else config.jaccard_threshold
+    containment_threshold = config.member_containment_threshold if member else config.containment_threshold
     if not len(a.hashes) or not len(b.hashes):
         return None
     small, large = (a, b) if len(a.hashes) <= len(b.hashes) else (b, a)
     _, _, in_large = np.intersect1d(small.hashes, large.hashes, assume_unique=True, return_indices=True)
     inter = len(in_large)
+    if not inter:
+        return None
+    # Where the shared text starts in the longer text: copies (cut, edited, with other chrome) match
+    # from its opening; a story that is the second half of a digest matches from its middle.
+    if np.quantile(large.first[in_large], 0.1, method="lower") > config.max_containment_offset * large.count:
+        return None
     jaccard = inter / (len(small.hashes) + len(large.hashes) - inter)
-    if jaccard >= config.jaccard_threshold:
-        return jaccard, "minhash_jaccard"
     containment = inter / len(small.hashes)
-    if containment >= config.containment_threshold and small.words >= config.min_containment_words:
-        # Where the shared text starts in the longer copy: a paywall cut or a copy with other chrome
-        # matches from the opening; one story of a digest would match from its middle.
-        start = np.quantile(large.first[in_large], 0.1, method="lower")
-        if start <= config.max_containment_offset * large.count:
-            return containment, "containment"
-    return None
+    similar = jaccard >= jaccard_threshold
+    contained = containment >= containment_threshold and small.words >= config.min_containment_words
+    # a much shorter copy (a paywall cut) is reported as contained even when it is also similar
+    if contained and (not similar or len(small.hashes) < 0.8 * len(large.hashes)):
+        return containment, "containment"
+    return (jaccard, "minhash_jaccard") if similar else None
 
 
 # ---------------------------------------------------------------------------------------------- the index
@@ -216,6 +240,15 @@ def _atomic_write_json(data: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def scan(files: list[str], schema: pa.Schema, predicate) -> pa.Table:
+    """The rows of Parquet ``files`` matching ``predicate``, read batch by batch with little readahead:
+    only matching rows accumulate, so memory follows the answer, not the files."""
+    scanner = ds.dataset(files, format="parquet", schema=schema).scanner(
+        filter=predicate, batch_size=65_536, batch_readahead=1, fragment_readahead=1, use_threads=False
+    )
+    return scanner.to_table()
+
+
 class SignatureIndex:
     """The persisted index of every archived kept document: ``docs-*.parquet`` (doc_id, text_hash,
     truncated, length, published), ``bands-*.parquet`` (band_key, doc_id) and ``removed-*.parquet``
@@ -235,9 +268,7 @@ class SignatureIndex:
         files = self._files(kind)
         if not files or len(values) == 0:
             return schema.empty_table()
-        dataset = ds.dataset(files, format="parquet", schema=schema)
-        # Streams record batches; only rows whose key is one of this run's survive into memory.
-        return dataset.to_table(filter=pc.field(column).isin(values))
+        return scan(files, schema, pc.field(column).isin(values))
 
     def removed(self) -> set[str]:
         files = self._files("removed")
@@ -265,7 +296,7 @@ class SignatureIndex:
 
 
 def _signature_settings(config: DedupConfig) -> dict:
-    keys = ("num_perm", "lsh_rows", "head_words", "head_num_perm", "shingle_words", "seed")
+    keys = ("num_perm", "lsh_rows", "head_words", "head_num_perm", "shingle_words", "min_line_words", "seed")
     # rensa versions its hashing: a new algorithm would make every stored band key unmatchable
     return {**{k: getattr(config, k) for k in keys}, "minhash": f"rensa.RMinHash/{RMinHash.ALGORITHM_VERSION}"}
 
@@ -303,6 +334,35 @@ class DedupPlan:
         if self.config is not None:
             manifest["config"] = _signature_settings(self.config)
         _atomic_write_json(manifest, index.root / MANIFEST)
+
+
+def compact(state_dir: Path) -> None:
+    """Merge the index's parts into one docs and one bands file, dropping demoted documents; streams
+    record batches, so it runs in bounded memory. Run it between runs (under the run lock): parts add
+    up, one per committed run, and every scan opens them all."""
+    index = SignatureIndex(state_dir)
+    if index.root is None or len(index.manifest["parts"]) <= 1:
+        return
+    removed = pa.array(sorted(index.removed()), pa.string())
+    part_id = f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}-compact"
+    part: dict = {"id": part_id}
+    for kind, schema in (("docs", _DOCS_SCHEMA), ("bands", _BANDS_SCHEMA)):
+        files = index._files(kind)
+        if not files:
+            continue
+        name = f"{kind}-{part_id}.parquet"
+        tmp = index.root / f".{name}.{uuid.uuid4().hex}.tmp"
+        keep = pc.invert(pc.field("doc_id").isin(removed))
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in ds.dataset(files, format="parquet", schema=schema).to_batches(filter=keep, batch_size=262_144):
+                writer.write_batch(batch)
+        os.replace(tmp, index.root / name)
+        part[kind] = name
+    old = [index.root / p[k] for p in index.manifest["parts"] for k in ("docs", "bands", "removed") if p.get(k)]
+    manifest = dict(index.manifest, parts=[part])
+    _atomic_write_json(manifest, index.root / MANIFEST)
+    for path in old:  # only once the new manifest no longer lists them
+        path.unlink(missing_ok=True)
 
 
 class _UnionFind:
@@ -437,7 +497,7 @@ def plan(
 
     # 3. verification on the texts
     to_verify = [p for p in pairs if p not in edges]
-    texts = _TextCache(fetch_texts, node_ids, config.shingle_words)
+    texts = _TextCache(fetch_texts, node_ids, (config.shingle_words, config.min_line_words))
 
     verified = 0
     for chunk, nodes in _chunks_of_pairs(to_verify, texts.capacity // 2):
@@ -475,7 +535,7 @@ def plan(
                 edge = (1.0, "exact")
             if edge is None:
                 sk, sm = texts.shingled(kept), texts.shingled(m)
-                result = verify(sk, sm, config) if sk is not None and sm is not None else None
+                result = verify(sk, sm, config, member=True) if sk is not None and sm is not None else None
                 if result is not None:
                     edge = result
             if edge is None:
@@ -534,7 +594,7 @@ class _TextCache:
     """Shingled texts of the nodes, fetched in bulk and kept in a bounded LRU: verification memory
     follows ``capacity``, not the number of candidate pairs."""
 
-    def __init__(self, fetch_texts, node_ids: list[str], n: int, capacity: int = 4096):
+    def __init__(self, fetch_texts, node_ids: list[str], n: tuple[int, int], capacity: int = 4096):
         self.fetch_texts, self.node_ids, self.n, self.capacity = fetch_texts, node_ids, n, capacity
         self.cache: OrderedDict[int, _Shingled | None] = OrderedDict()
 
@@ -543,7 +603,7 @@ class _TextCache:
         texts = _fetch(self.fetch_texts, {self.node_ids[x] for x in nodes})
         for x in nodes:
             text = texts.get(self.node_ids[x])
-            self.cache[x] = _shingled(text, self.n) if text is not None else None
+            self.cache[x] = _shingled(text, *self.n) if text is not None else None
         while len(self.cache) > max(self.capacity, len(nodes)):
             self.cache.popitem(last=False)
 

@@ -2,18 +2,20 @@
 
 The design, chosen by measurement on extraction-dev (benchmarks/extraction.py; README has the figures):
 
-1. Parse once with Resiliparse's lexbor DOM. It is several times faster than lxml+trafilatura, and bs4
-   would spend longer parsing a page than this whole stage takes, so bs4 is not used on this hot path.
+1. Parse once with Resiliparse's lexbor DOM: several times faster than lxml + trafilatura, and bs4 would
+   spend longer parsing a page than this whole stage takes, so bs4 is not used on this hot path.
 2. Metadata from the parsed page: JSON-LD, OpenGraph / article / Dublin Core meta tags, <title>, <h1>,
-   <link rel=canonical>, <time datetime>.
+   <link rel=canonical>, <time datetime>, byline elements; htmldate's quick search when no date is declared.
 3. DOM pre-cleaning with named rules (``dom_ad_container``, ``dom_paywall``, ``dom_share_widget``...):
-   each matched container is removed and its text recorded as a Removal under the rule's name.
-4. Main content: when the page has a recognizable article-body container (``itemprop=articleBody``,
-   ``.entry-content``, <article>, <main>...) holding most of the text, all of its (pre-cleaned) text;
-   otherwise Resiliparse's main-content heuristics. When those look unsure (little text, or much
-   prose left outside) trafilatura (fast mode, on the pre-cleaned page) decides instead.
-5. A few text rules on the blocks (the title repeated as a heading, ad markers), and every visible
-   block left out is recorded as ``not_main_content`` so the audit trail shows what went.
+   each matched container is removed and its text recorded as a Removal under the rule's name. A paywall
+   box marks the document ``truncated``.
+4. Main content: when the page has one dominant article-body container (``itemprop=articleBody``,
+   ``.entry-content``, <article>, <main>...) holding most of the prose, all of its pre-cleaned text;
+   otherwise Resiliparse's main-content heuristics; when those look unsure (little text, or much prose
+   left outside) trafilatura (fast mode, on the pre-cleaned page) decides instead.
+5. Text rules on the blocks (the title repeated as a heading, bare ad markers); every visible block left
+   out is recorded as ``not_main_content`` (up to MAX_RECORDED_CHARS per document), so the audit trail
+   shows what went and why.
 """
 
 from __future__ import annotations
@@ -97,8 +99,7 @@ def extract(doc: Document, config: ExtractConfig) -> StageResult:
     try:
         return _extract(doc, config)
     except Exception as exc:  # broken HTML must never escape as an exception
-        if type(exc).__name__ == "DocumentTimeout":
-            raise  # the pipeline's per-document time limit is not a parsing problem
+        _reraise_timeout(exc)
         return doc.replace(html=None).reject("unparsable_html", f"{type(exc).__name__}: {exc}"), []
 
 
@@ -133,6 +134,8 @@ def _extract(doc: Document, config: ExtractConfig) -> StageResult:
     changes = dict(html=None, text=text)
     if any(e.rule == "dom_paywall" for e in edits if isinstance(e, Removal)):
         changes["truncated"] = True  # a paywall box means the page shows only the start of the article
+    if meta.get("published") is None and doc.published is None and config.date_search:
+        meta["published"] = searched_date(doc.html)
     for field in ("title", "author", "publisher", "url", "published"):
         if getattr(doc, field) is None and meta.get(field):
             changes[field] = meta[field]
@@ -153,6 +156,7 @@ BODY_CONTAINERS = (
 )
 MIN_CONTAINER_CHARS = 200
 CONTAINER_SHARE_OF_MAIN = 0.5  # a container with less text than this share of the main prose is a teaser
+DOMINANT_CONTAINER_SHARE = 0.6
 UNSURE_LEFT_OUT_PROSE = 0.3  # prose left out beyond this share of the kept text: ask trafilatura
 PROSE_CHARS = 120
 SENTENCE_END = re.compile(r"[.!?:;)\"”’]$")
@@ -174,13 +178,16 @@ def body_container_blocks(tree: HTMLTree, main_blocks: list[str]) -> list[str] |
     """All the text of the page's article-body container, when it has one that holds most of the text."""
     main_prose_chars = sum(len(b) for b in main_blocks if _is_prose(b))
     for group in BODY_CONTAINERS:
-        best, best_chars = None, 0
+        best, best_chars, all_chars = None, 0, 0
         for element in tree.body.query_selector_all(group):
             chars = len(element.text)
+            all_chars += chars
             if chars > best_chars:
                 best, best_chars = element, chars
         if best is None or best_chars < MIN_CONTAINER_CHARS or best_chars < CONTAINER_SHARE_OF_MAIN * main_prose_chars:
             continue
+        if best_chars < DOMINANT_CONTAINER_SHARE * all_chars:
+            continue  # a feed of similar boxes (reviews, teasers, posts): none of them is "the" body
         blocks = text_blocks(
             extract_plain_text(HTMLTree.parse(best.html), main_content=False, alt_texts=False, comments=False,
                                form_fields=False)
@@ -260,7 +267,8 @@ def trafilatura_blocks(html: str, url: str | None, fast: bool = True) -> list[st
 
     try:
         result = trafilatura.extract(lxml.html.fromstring(html), url=url, include_comments=False, fast=fast)
-    except Exception:  # lxml refuses some documents resiliparse parsed; then there is no second opinion
+    except Exception as exc:  # lxml refuses some documents resiliparse parsed; then there is no second opinion
+        _reraise_timeout(exc)
         return []
     return text_blocks(result or "")
 
@@ -310,7 +318,7 @@ _META_KEYS = (
     "og:title", "twitter:title", "dc.title", "author", "article:author", "dc.creator", "parsely-author",
     "sailthru.author", "twitter:creator", "og:site_name", "application-name", "article:published_time",
     "datepublished", "date", "dc.date", "dc.date.issued", "pubdate", "publish-date", "parsely-pub-date",
-    "sailthru.date", "og:url",
+    "sailthru.date", "og:url", "twitter:label1", "twitter:data1",
 )
 _META_SELECTOR = ", ".join(
     f'meta[{attr}="{key}" i][content]' for key in _META_KEYS for attr in ("property", "name", "itemprop")
@@ -335,8 +343,9 @@ def page_metadata(tree: HTMLTree) -> dict:
         meta["title"] = h1
     else:
         meta["title"] = _first(declared_title, _strip_site_name(page_title), h1)
+    written_by = tags.get("twitter:data1") if (tags.get("twitter:label1") or "").lower() == "written by" else None
     author = _first(ld.get("author"), tags.get("author"), tags.get("article:author"), tags.get("dc.creator"),
-                    tags.get("parsely-author"), tags.get("sailthru.author"), tags.get("twitter:creator"), _byline(tree))
+                    tags.get("parsely-author"), tags.get("sailthru.author"), written_by, _byline(tree))
     meta["author"] = _clean_author(author)
     meta["publisher"] = _first(tags.get("og:site_name"), ld.get("publisher"), tags.get("application-name"))
     published = _first(ld.get("datePublished"), tags.get("article:published_time"), tags.get("datepublished"),
@@ -365,17 +374,25 @@ def _similar(a: str, b: str) -> bool:
     return bool(fa) and bool(fb) and (fa == fb or (len(fa) > 10 and (fa in fb or fb in fa)))
 
 
+_BY_NAME = re.compile(r"\b[Bb]y:?\s+([A-Z][\w.'’-]+(?:\s+(?:[A-Z][\w.'’-]+|de|van|von|and|&)){0,4})")
+
+
 def _byline(tree: HTMLTree) -> str | None:
+    """The author as the page shows it: an author element, or "By Name" in a byline or meta line."""
     if tree.body is None:
         return None
-    el = tree.body.query_selector(
+    for el in tree.body.query_selector_all(
         "[rel=author], [itemprop=author] [itemprop=name], [itemprop=author], [class*=author-name], "
-        "[class*=byline] a, [class~=author] a, [class~=author]"
-    )
-    if el is None:
-        return None
-    text = _squash(el.text)
-    return text if 2 < len(text) < 80 else None
+        "[class*=byline] a, [class~=author] a, [class~=author], [class*=-author], [class*=the-author]"
+    )[:8]:
+        text = _BY.sub("", _squash(el.text))
+        if 2 < len(text) < 60 and not text.lower().startswith(("author", "about", "the author", "written by")):
+            return text
+    for el in tree.body.query_selector_all("[class*=byline], [class*=meta], [class*=posted]")[:8]:
+        m = _BY_NAME.search(_squash(el.text))
+        if m:
+            return m[1]
+    return None
 
 
 def _clean_author(author: str | None) -> str | None:
@@ -458,6 +475,20 @@ def _canonical(tree: HTMLTree) -> str | None:
     return href if href.startswith("http") else None
 
 
+def searched_date(html: str) -> datetime | None:
+    """htmldate's date for a page that declares none (its quick search: URL, markup, date elements; the
+    extensive one guesses from any date-like text and invented dates for most undated pages we tried)."""
+    import lxml.html
+    from htmldate import find_date
+
+    try:
+        found = find_date(lxml.html.fromstring(html), original_date=True, extensive_search=False)
+    except Exception as exc:
+        _reraise_timeout(exc)
+        return None
+    return parse_date(found) if found else None
+
+
 def parse_date(value: str) -> datetime | None:
     """A date or date-time as a timezone-aware UTC datetime (naive values are taken as UTC)."""
     value = value.strip()
@@ -508,6 +539,12 @@ _WORDS = re.compile(r"\w+")
 def _visible_text(element) -> str:
     """An element's text with its blocks and links kept apart (lexbor's ``.text`` runs them together)."""
     return _squash(html_lib.unescape(_TAG.sub(" ", _INVISIBLE_ELEMENTS.sub(" ", element.html))))
+
+
+def _reraise_timeout(exc: Exception) -> None:
+    """The pipeline's per-document time limit (docclean.pipeline.DocumentTimeout) is not a parsing problem."""
+    if type(exc).__name__ == "DocumentTimeout":
+        raise exc
 
 
 def _squash(text: str) -> str:

@@ -231,6 +231,7 @@ class BatchSummary:
     removals_by_rule: dict[str, int] = field(default_factory=dict)
     repairs_by_rule: dict[str, int] = field(default_factory=dict)
     languages: dict[str, int] = field(default_factory=dict)
+    entries_not_documents: dict[str, int] = field(default_factory=dict)
     chars_before: int = 0
     chars_after: int = 0
     truncated: int = 0
@@ -282,15 +283,18 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
     root = Path(input_root)
 
     docs: list[Document] = []
+    read_stats = read.ReadStats()
     for src in sources:
         summary.bytes_read += src.size
-        for doc in read.read_source(root, src, config.read):
+        for doc in read.read_source(root, src, config.read, read_stats):
             summary.inputs += 1
             if doc.doc_id in known_ids:
                 summary.skipped += 1
                 continue
             docs.append(doc)
 
+    # Container entries that are not documents (WARC request records, blank jsonl lines) are counted.
+    summary.entries_not_documents = dict(read_stats.skipped)
     model = None
     if config.repair.mode != "off":
         model = repair_mod.RepairModel.load(Path(state_dir) if state_dir else None)
@@ -465,6 +469,7 @@ class RunReport:
     repairs_by_pair: dict[str, int] = field(default_factory=dict)
     languages: dict[str, int] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    entries_not_documents: dict[str, int] = field(default_factory=dict)
     chars_before: int = 0
     chars_after: int = 0
     truncated: int = 0
@@ -484,6 +489,7 @@ class RunReport:
             (self.repairs_by_pair, s.repairs_by_rule),
             (self.languages, s.languages),
             (self.stage_seconds, s.stage_seconds),
+            (self.entries_not_documents, s.entries_not_documents),
         ):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
@@ -671,7 +677,7 @@ def run(input_root: str | Path, output: str | Path, config: Config | None = None
     if not input_root.is_dir():
         raise FileNotFoundError(f"input folder {input_root} does not exist or is not a folder")
     run_id = run_id or new_run_id()
-    report = RunReport(run_id=run_id, input_root=str(input_root), archive=str(archive.root),
+    report = RunReport(run_id=run_id, input_root=str(input_root.resolve()), archive=str(archive.root),
                        started_at=datetime.now(timezone.utc))
     with archive.lock(on_wait=lambda: log(f"waiting for another run to release {archive.root}/_lock")):
         report.recovered = archive.recover()

@@ -10,6 +10,13 @@ Formats, chosen by name: ``.txt`` and unknown names (sniffed: text, HTML or bina
 and ``.gz`` variants of all of them. Bytes are decoded as UTF-8 when they are valid UTF-8 (``encoding`` is
 then None); otherwise through a BOM, a UTF-16 sniff, the HTML/HTTP declared charset or charset-normalizer,
 and the encoding used is recorded. Mojibake is left for ftfy in the normalize stage.
+
+Reject reasons: empty_file, whitespace_only, binary_content, undecodable_text, too_large, truncated_gzip,
+corrupt_gzip, invalid_jsonl_line, jsonl_missing_text, warc_record_error, empty_container (a jsonl/warc
+with no record to read), unreadable_file, unreadable_directory, not_a_regular_file (FIFO, socket, device),
+symlink_outside_root, symlink_not_followed, broken_symlink, and read_error (a bug caught at the last line
+of defence). Container entries that are not documents (WARC request/metadata/warcinfo records, non-HTML or
+non-2xx responses, blank jsonl lines) are not inputs: pass a ``ReadStats`` to count them by kind.
 """
 
 from __future__ import annotations
@@ -503,15 +510,16 @@ def _guess_legacy(data: bytes) -> str | None:
     Western texts its first pick is often a DOS/Baltic code page that turns 'café' into 'cafķ'."""
     sample = data[:_LEGACY_SAMPLE]
     candidates = [m.encoding for m in from_bytes(sample, steps=3)]
-    if not candidates:
-        return None
     names = []
     for name in candidates:
+        if name.startswith(("utf_16", "utf_32")):
+            continue  # real UTF-16/32 has a BOM or NULs and was caught before; without them this is noise
         if name in _WEB_LATIN1_ALIASES:
             name = "cp1252" if _decodes(data, "cp1252") else "latin_1"
         if name not in names:
             names.append(name)
-
+    if not names:
+        return None
     # cp1252 first (the web's legacy default), then charset-normalizer's order; a clean decode ends the search
     names.sort(key=lambda name: name != "cp1252")
     best, best_score = names[0], None

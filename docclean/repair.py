@@ -22,13 +22,14 @@ mostly not English is left alone.
 from __future__ import annotations
 
 import argparse
+import bisect
 import gzip
 import math
 import os
 import re
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,13 +50,15 @@ MIN_TOKEN_LEN = 5
 MIN_SUBSTITUTE_LEN = 3
 ENGLISH_SHARE = 0.6  # share of tokens that must be English words for the text to count as English
 BIGRAM_FLOOR = 3_000_000  # below the smallest count the word-pair table keeps (6.4M)
+IDIOM_MIN_COUNT = 200_000_000  # "make sense" (2.1e8): only the strongest collocations count as idioms
+STRONG_DOC_REPAIRS = 3  # in-word repairs that mark a document as heavily spun
 
 _CHUNK = re.compile(r"\S+")
 _TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)*")
 _NOT_PROSE = re.compile(r"://|www\.|@|_|[/\\=<>{}\[\]|#$%^*~`]|[A-Za-z]\.[A-Za-z]|\d")
 _INNER_CAPITAL = re.compile(r"[a-z][A-Z]")
 _SENTENCE_END = re.compile(r"[.!?:\"\u201c\u201d]\s*$")
-_DETERMINERS = frozenset("the a an this that these those any no every each its his her their our your my".split())
+_DETERMINERS = frozenset("the a an".split())
 # Words a spinner leaves alone and whose neighbour statistics say little about a swap.
 FUNCTION_WORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before being below
@@ -64,11 +67,21 @@ having he her here hers herself him himself his how i if in into is it its itsel
 myself neither no nor not now of off on once only or other our ours ourselves out over own same she should
 so some such than that the their theirs them themselves then there these they this those through to too
 under until up upon very was we were what when where which while who whom whose why will with would yet you
-your yours yourself yourselves one ones may might must shall us via per
+your yours yourself yourselves one ones may might must shall us via per every many much several another
+various least less
 """.split())
-_FUNCTION_AFTER = frozenset(
-    "for to of in on at by with from about into over than and or as is was are were that which".split()
-)
+_FOREIGN_FUNCTION_WORDS = frozenset("""
+le la les des du de et est une un en dans pour pas qui que sur avec au aux ce cette il elle ils nous vous sont
+el los las y es por con del al lo se una para como pero
+der die das und ist nicht ein eine mit den dem zu von auf sich auch des im
+il che di non per con della sono gli nel
+""".split())
+_PREFIXES = frozenset("un re pre dis over under out up down super inter multi non anti co sub semi mis micro mega "
+                      "cyber self post mid trans hyper ultra eco".split())
+_SUFFIXES = frozenset("s es ed d ing ings er ers or ors ly ness ment ments able ability ible ize ise ized izes ising "
+                      "izing ist ists ism ity ful less al ally ation ations ive ship ships wise ware izer izers iser isers ization "
+                      "isation ised ising ize ise".split())
+_NOUN_COMPLEMENTS = frozenset("for to".split())  # "the need for", "the need to"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +133,18 @@ class RepairModel:
     """Vocabulary, thesaurus, word-pair counts, and substitution pairs learned from the corpus."""
 
     def __init__(self, freq: dict[str, float], synonyms: dict[str, str], bigrams: dict[str, int],
-                 adjectives: frozenset[str], nouns: frozenset[str]):
+                 adjectives: frozenset[str], nouns: frozenset[str], verbs: frozenset[str]):
         self._freq = freq
         self._synonyms = synonyms  # substitute -> "orig,orig,..." (split lazily: most are never asked for)
         self._bigrams = bigrams
         self._adjectives = adjectives
         self._nouns = nouns
+        self._verbs = verbs  # verbs with no adjective sense: "build", "make"
         self.pairs: dict[tuple[str, str], PairEvidence] = {}  # (original, substitute) -> evidence
         self._learned_by_substitute: dict[str, set[str]] = defaultdict(set)  # only pairs outside the thesaurus
         self.excluded_pairs: frozenset[tuple[str, str]] = frozenset()  # for held-out evaluation only
-        self.phrase_repairs = True
+        self._confirmed_by_substitute: dict[str, set[str]] = {}
+        self._suspect_case: dict[str, list[int]] = {}  # suspect word -> [capitalized, lower-case] sightings
 
     # ---- loading -------------------------------------------------------------------------------------
     @classmethod
@@ -145,6 +160,7 @@ class RepairModel:
         for row in pq.read_table(path).to_pylist():
             self._add_pair(row["original"], row["substitute"], PairEvidence(
                 set(row["examples"] or ()), int(row["occurrences"] or 0), row["status"] or "auto"))
+        self._index_confirmed()
 
     def _add_pair(self, original: str, substitute: str, evidence: PairEvidence) -> PairEvidence:
         self.pairs[(original, substitute)] = evidence
@@ -209,6 +225,8 @@ class RepairModel:
             for tok in tokens:
                 if not self._damage_suspect(tok):
                     continue
+                case = self._suspect_case.setdefault(tok.lower, [0, 0])
+                case[0 if tok.text[:1].isupper() else 1] += 1
                 cands = [c for c in self._inword_candidates(tok.lower) if c.zipf >= 3.0]
                 if len({c.repaired for c in cands}) > 2:
                     continue  # too many readings to vouch for any of them
@@ -217,10 +235,11 @@ class RepairModel:
                         cand.original, cand.substitute, PairEvidence(set()))
                     ev.words.add(tok.lower)
                     ev.occurrences += 1
+        self._index_confirmed()
 
     # ---- repairing -----------------------------------------------------------------------------------
     def repair_text(self, text: str, mode: str = "fix", min_confidence: float = 0.9,
-                    language: str | None = None) -> tuple[str, list[Repair]]:
+                    language: str | None = None, whole_words: bool = True) -> tuple[str, list[Repair]]:
         """Repairs with confidence >= ``min_confidence``; applied to the text when ``mode == "fix"``."""
         if mode == "off" or not text or (language not in (None, "en", "und")):
             return text, []
@@ -228,16 +247,23 @@ class RepairModel:
         if not self._is_english(tokens):
             return text, []
         repairs: list[Repair] = []
-        for tok in tokens:
-            if self._damage_suspect(tok):
-                r = self._repair_inword(tok)
-                if r and r.confidence >= min_confidence:
-                    repairs.append(r)
-        if repairs and self.phrase_repairs:  # the document shows the spinner's hand: whole words are worth a look too
+        line_verdicts: dict[int, bool] = {}
+        suspects = [t for t in tokens if self._damage_suspect(t) and self._line_is_english(text, t, tokens, line_verdicts)]
+        lowercase_seen = {t.lower for t in suspects if not t.text[:1].isupper()}
+        repeats = Counter(t.lower for t in suspects)
+        for tok in suspects:
+            # A form seen several times and never in lower case is a name (Tastewise), not a slip.
+            capitalized_only = tok.lower not in lowercase_seen and (
+                self._capitalized_only(tok.lower) or repeats[tok.lower] > 1)
+            r = self._repair_inword(tok, capitalized_only, repeats[tok.lower])
+            if r and r.confidence >= min_confidence:
+                repairs.append(r)
+        if repairs and whole_words:  # the document shows the spinner's hand: whole words are worth a look too
             repaired_at = {r.offset for r in repairs}
+            heavily_spun = len(repairs) >= STRONG_DOC_REPAIRS
             for tok in tokens:
                 if tok.start not in repaired_at and not tok.skip:
-                    r = self._repair_phrase(tok)
+                    r = self._repair_phrase(tok, heavily_spun)
                     if r and r.confidence >= min_confidence:
                         repairs.append(r)
             repairs.sort(key=lambda r: r.offset)
@@ -252,11 +278,25 @@ class RepairModel:
         return "".join(parts), repairs
 
     def _is_english(self, tokens: list[Token]) -> bool:
-        words = [t for t in tokens if not t.skip]
+        words = [t.lower for t in tokens if not t.skip]
         if len(words) < 3:
             return True  # too short to judge; each token is still checked on its own
-        known = sum(1 for t in words if self.zipf(t.lower) >= 3.0)
-        return known >= ENGLISH_SHARE * len(words)
+        known = sum(1 for w in words if self.zipf(w) >= 3.0)
+        # English vocabulary covers "de", "la", "die"...: function words tell the languages apart.
+        foreign = sum(1 for w in words if w in _FOREIGN_FUNCTION_WORDS)
+        english = sum(1 for w in words if w in FUNCTION_WORDS)
+        return known >= ENGLISH_SHARE * len(words) and foreign <= english
+
+    def _line_is_english(self, text: str, tok: Token, tokens: list[Token], verdicts: dict[int, bool]) -> bool:
+        """A line in another language inside an English text (a quote, a caption) is left alone."""
+        start = text.rfind("\n", 0, tok.start) + 1
+        if start not in verdicts:
+            end = text.find("\n", tok.end)
+            end = len(text) if end < 0 else end
+            starts = [t.start for t in tokens]
+            line = tokens[bisect.bisect_left(starts, start) : bisect.bisect_left(starts, end)]
+            verdicts[start] = len(line) < 6 or self._is_english(line)
+        return verdicts[start]
 
     def _damage_suspect(self, tok: Token) -> bool:
         return (
@@ -285,6 +325,32 @@ class RepairModel:
                         out.append(_Candidate(repaired, original, substitute, z))
         return out
 
+    def _one_edit_from_word(self, word: str) -> bool:
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        edits = (
+            [a + b[1:] for a, b in splits if b]
+            + [a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1]
+            + [a + c + b[1:] for a, b in splits if b for c in letters]
+            + [a + c + b for a, b in splits for c in letters]
+        )
+        return any(e != word and self.zipf(e) >= 3.0 for e in edits)
+
+    def _word_formed(self, word: str) -> bool:
+        """Prefix + word, word + word, or word + suffix: how English makes new words."""
+        for i in range(2, len(word) - 1):
+            head, tail = word[:i], word[i:]
+            head_word = (len(head) >= 4 and self.zipf(head) >= 3.0) or (len(head) == 3 and self.zipf(head) >= 4.5)
+            if (head_word or head in _PREFIXES) and len(tail) >= (4 if len(head) == 3 else 3) and self.zipf(tail) >= 3.0:
+                return True
+            if head_word and tail in _SUFFIXES:
+                return True
+        return False
+
+    def _capitalized_only(self, word: str) -> bool:
+        seen = self._suspect_case.get(word)
+        return seen is not None and seen[0] >= 2 and seen[1] == 0
+
     def _has_learned(self, substitute: str) -> bool:
         return substitute in self._learned_by_substitute
 
@@ -294,77 +360,94 @@ class RepairModel:
             return 0, "auto"
         return len(ev.words - {word}), ev.status
 
-    def _repair_inword(self, tok: Token) -> Repair | None:
-        cands = self._inword_candidates(tok.lower)
-        if not cands:
-            return None
-        scored = []
-        for c in cands:
+    def _repair_inword(self, tok: Token, capitalized_only: bool = False, repeats: int = 1) -> Repair | None:
+        """The most probable restored word; confidence is its share of the probability among readings
+        (word frequency x corpus evidence), scaled by how plausible a spinner repair it is at all."""
+        weights: dict[str, float] = {}
+        best: tuple[float, _Candidate, int] | None = None
+        for c in self._inword_candidates(tok.lower):
             others, status = self._evidence(c, tok.lower)
             if status == "rejected":
                 continue
-            in_thesaurus = self._in_thesaurus(c.original, c.substitute)
-            if not in_thesaurus and status != "approved" and others < 2:
+            if not self._in_thesaurus(c.original, c.substitute) and status != "approved" and others < 2:
                 continue  # a pair no thesaurus knows needs the corpus to vouch for it
-            conf = 0.55
-            conf += 0.25 if c.zipf >= 3.5 else 0.1 if c.zipf >= 3.0 else 0.0
-            conf += 0.1 if len(c.substitute) >= 5 else 0.05 if len(c.substitute) >= 4 else 0.0
-            conf += 0.25 if others >= 2 else 0.15 if others == 1 else 0.0
-            if status == "approved":
-                conf += 0.3
-            if tok.text[:1].isupper() and not tok.sentence_start:
-                conf -= 0.15  # more likely a name
-            scored.append((conf, c.zipf, c))
-        if not scored:
+            weight = 10 ** c.zipf * (1 + 4 * min(others, 5)) * (10 if status == "approved" else 1)
+            if weight > weights.get(c.repaired, 0.0):
+                weights[c.repaired] = weight
+                if best is None or weight > best[0]:
+                    best = (weight, c, others)
+        if best is None:
             return None
-        scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
-        conf, _, best = scored[0]
-        rivals = [s for s in scored[1:] if s[2].repaired != best.repaired]
-        if rivals and rivals[0][0] >= conf - 0.1:
-            conf -= 0.3  # two different words fit about equally well
-        return Repair("spinner_inword", tok.text, _match_case(best.repaired, tok.text), tok.start,
-                      round(max(0.0, min(conf, 0.99)), 3))
+        weight, cand, others = best
+        share = weight / sum(weights.values())
+        plausibility = 0.93
+        plausibility += 0.05 if cand.zipf >= 3.5 else 0.0
+        plausibility += 0.03 if len(cand.substitute) >= 4 else 0.0
+        plausibility += 0.05 if others else 0.0
+        if tok.text[:1].isupper() and (not tok.sentence_start or capitalized_only):
+            plausibility -= 0.2  # a name more likely than a damaged word
+        elif tok.text[:1].isupper() and not others:
+            plausibility -= 0.12  # a capital at a line's start is a name or a heading as often as not
+        if others < 2 and self._one_edit_from_word(tok.lower):
+            plausibility -= 0.15  # a typo ("localy", "ppointment"); a spinner's damage is many edits away
+        if others < 2 and self._word_formed(tok.lower):
+            plausibility -= 0.15  # a regular coinage (stockouts, upcharged, explainability), not a slip
+        if not others and repeats >= 3:
+            plausibility -= 0.1  # a term the text keeps using (rustc) more likely than a slip
+        conf = max(0.0, min(0.99, share * plausibility))
+        return Repair("spinner_inword", tok.text, _match_case(cand.repaired, tok.text), tok.start, round(conf, 3))
 
-    def _repair_phrase(self, tok: Token) -> Repair | None:
+    def _repair_phrase(self, tok: Token, heavily_spun: bool) -> Repair | None:
         word = tok.lower
-        if word in FUNCTION_WORDS or (word not in self._synonyms and not self._has_learned(word)):
+        if word in FUNCTION_WORDS or (tok.text[:1].isupper() and not tok.sentence_start):
+            return None  # function words are not spun; a capital mid-sentence is a name or a title
+        prev, nxt = _contextual(tok.prev), _contextual(tok.next)
+        # Cheap gates first: only three situations are ever repaired (see PhraseEvidence.confidence).
+        noun_slot = prev in _DETERMINERS and nxt in _NOUN_COMPLEMENTS and word in self._adjectives
+        idiom = heavily_spun and prev is not None and nxt is not None and nxt not in FUNCTION_WORDS \
+            and word in self._verbs and self._bigram(word, nxt) == 0
+        confirmed = self._confirmed_by_substitute.get(word, ())
+        if not (noun_slot or idiom or confirmed):
             return None
-        if tok.text[:1].isupper() and not tok.sentence_start:
-            return None  # a name or a title word
+        originals = self.originals_for(word) if (noun_slot or idiom) else list(confirmed)
         best: PhraseEvidence | None = None
-        for original in self.originals_for(word):
+        for original in originals:
             if original in FUNCTION_WORDS or self.zipf(original) < 3.0:
                 continue
-            ev = self._phrase_evidence(tok, original)
-            if ev is not None and (best is None or ev.confidence > best.confidence):
+            ev = self._phrase_evidence(word, prev, nxt, original, noun_slot, idiom, original in confirmed)
+            if ev.confidence > 0 and (best is None or ev.confidence > best.confidence):
                 best = ev
         if best is None:
             return None
         return Repair("spinner_phrase", tok.text, _match_case(best.original, tok.text), tok.start,
                       round(best.confidence, 3))
 
-    def _phrase_evidence(self, tok: Token, original: str) -> "PhraseEvidence | None":
+    def _phrase_evidence(self, word: str, prev: str | None, nxt: str | None, original: str,
+                         noun_slot: bool, idiom: bool, confirmed: bool) -> "PhraseEvidence":
         """How much better ``original`` fits between the neighbours than the word seen, from word pairs."""
-        word = tok.lower
-        prev = _contextual(tok.prev)
-        nxt = _contextual(tok.next)
         right_seen, right_orig = self._bigram(word, nxt), self._bigram(original, nxt)
         left_seen, left_orig = self._bigram(prev, word), self._bigram(prev, original)
         left = math.log(max(left_orig, BIGRAM_FLOOR) / max(left_seen, BIGRAM_FLOOR)) if prev else 0.0
         right = math.log(max(right_orig, BIGRAM_FLOOR) / max(right_seen, BIGRAM_FLOOR)) if nxt else 0.0
         unigram = math.log(self._freq.get(original, 1e-9) / self._freq.get(word, 1e-9))
         score = left + right - (unigram if prev and nxt else 0.0)
-        confirmed = self._confirmed(original, word)
-        noun_slot = bool(prev in _DETERMINERS and nxt in _FUNCTION_AFTER and word in self._adjectives
-                         and original in self._nouns and left_orig and right_orig)
-        unattested = bool(nxt) and right_seen == 0 and (not prev or left_seen == 0 or left > 1.0)
-        ev = PhraseEvidence(original, score, left, right, confirmed, noun_slot, unattested)
-        return ev if ev.confidence > 0 else None
+        return PhraseEvidence(
+            original, score, left, right,
+            confirmed=confirmed,
+            noun_slot=noun_slot and original in self._nouns and bool(left_orig) and bool(right_orig),
+            idiom=idiom and original in self._verbs and right_seen == 0 and (right_orig or 0) >= IDIOM_MIN_COUNT and left >= 2.5,
+        )
 
     def _confirmed(self, original: str, substitute: str) -> bool:
-        """The corpus shows this very substitution inside other words (or a person approved it)."""
-        ev = self.pairs.get((original, substitute))
-        return ev is not None and ev.status != "rejected" and (ev.status == "approved" or len(ev.words) >= 2)
+        return original in self._confirmed_by_substitute.get(substitute, ())
+
+    def _index_confirmed(self) -> None:
+        """Pairs the corpus shows inside several different words (or that a person approved)."""
+        index: dict[str, set[str]] = defaultdict(set)
+        for (o, sub), ev in self.pairs.items():
+            if ev.status == "approved" or (ev.status != "rejected" and len(ev.words) >= 2):
+                index[sub].add(o)
+        self._confirmed_by_substitute = index
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,20 +456,20 @@ class PhraseEvidence:
     score: float  # log-odds from word pairs that the original stood here
     left: float
     right: float
-    confirmed: bool
-    noun_slot: bool
-    unattested: bool  # the seen word never occurs before the next word
+    confirmed: bool  # the corpus shows this substitution inside other words
+    noun_slot: bool  # "the necessary for": an adjective alone where a noun must stand
+    idiom: bool  # "build sense": the pair never occurs, the original's is a top collocation
 
     @property
     def confidence(self) -> float:
         if self.left < 0 or self.right < 0:
             return 0.0  # a neighbour prefers the word as it stands
-        if self.noun_slot:
-            return 0.95 if self.score > 0 else 0.0
-        if self.confirmed and self.score >= 3.0:
+        if self.noun_slot:  # grammar rules the adjective out, so its own frequency is no argument for it
+            return 0.95
+        if self.idiom:
+            return 0.92
+        if self.confirmed and self.score >= 4.0:
             return min(0.99, 0.8 + 0.03 * self.score)
-        if self.unattested and self.right >= 4.0 and self.left >= 1.0 and self.score >= 4.0:
-            return min(0.99, 0.6 + 0.07 * self.score)
         return 0.0
 
 
@@ -409,7 +492,7 @@ class _Candidate:
 
 
 @lru_cache(maxsize=1)
-def _load_tables() -> tuple[dict[str, str], dict[str, int], frozenset[str], frozenset[str]]:
+def _load_tables() -> tuple[dict[str, str], dict[str, int], frozenset[str], frozenset[str], frozenset[str]]:
     synonyms: dict[str, str] = {}
     with gzip.open(DATA / "repair_synonyms.tsv.gz", "rt", encoding="utf-8") as fh:
         for line in fh:
@@ -420,7 +503,7 @@ def _load_tables() -> tuple[dict[str, str], dict[str, int], frozenset[str], froz
         for line in fh:
             pair, count = line.rstrip("\n").split("\t")
             bigrams[pair] = int(count)
-    adjectives, nouns = set(), set()
+    adjectives, nouns, verbs = set(), set(), set()
     with gzip.open(DATA / "repair_pos.tsv.gz", "rt", encoding="utf-8") as fh:
         for line in fh:
             word, tags = line.rstrip("\n").split("\t")
@@ -428,7 +511,9 @@ def _load_tables() -> tuple[dict[str, str], dict[str, int], frozenset[str], froz
                 adjectives.add(word)
             if "n" in tags:
                 nouns.add(word)
-    return synonyms, bigrams, frozenset(adjectives), frozenset(nouns)
+            if "v" in tags and "j" not in tags:
+                verbs.add(word)
+    return synonyms, bigrams, frozenset(adjectives), frozenset(nouns), frozenset(verbs)
 
 
 _default_model: RepairModel | None = None
@@ -445,7 +530,7 @@ def repair(doc: Document, config: RepairConfig, model: RepairModel | None = None
     if config.mode == "off" or not doc.text:
         return doc, []
     model = model or default_model()
-    text, repairs = model.repair_text(doc.text, config.mode, config.min_confidence, doc.language)
+    text, repairs = model.repair_text(doc.text, config.mode, config.min_confidence, doc.language, config.whole_words)
     if not repairs:
         return doc, []
     if config.mode == "fix":
@@ -468,8 +553,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(repaired)
     if args.explain:
         line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
-        import bisect
-
         for r in repairs:
             line = bisect.bisect_right(line_starts, r.offset)
             print(f"line {line}: {r.original} -> {r.replacement}  [{r.rule}, confidence {r.confidence:.2f}]",

@@ -3,13 +3,14 @@ table consistent with what the tables hold, no interrupted run or temporary file
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .archive import SCHEMAS, Archive
+from .archive import SCHEMAS, Archive, temporary_files
 
 
 @dataclass
@@ -21,6 +22,32 @@ class VerifyResult:
     def problem(self, msg: str) -> None:
         self.sound = False
         self.messages.append(f"PROBLEM: {msg}")
+
+
+def _files_named_in(manifest) -> list[str]:
+    if isinstance(manifest, dict):
+        return [name for value in manifest.values() for name in _files_named_in(value)]
+    if isinstance(manifest, list):
+        return [name for value in manifest for name in _files_named_in(value)]
+    return [manifest] if isinstance(manifest, str) and manifest.endswith(".parquet") else []
+
+
+def _check_state_manifests(state: Path, result: VerifyResult) -> None:
+    """What later runs learn from (dedup signatures, chrome line counts) is listed in a manifest per state
+    folder: every part it lists must be there and readable, or later runs would miss copies."""
+    for manifest_path in sorted(state.glob("*/manifest.json")) if state.exists() else []:
+        rel = manifest_path.relative_to(state.parent).as_posix()
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            result.problem(f"{rel} is unreadable: {exc}")
+            continue
+        for name in _files_named_in(manifest):
+            part = manifest_path.parent / name
+            try:
+                pq.read_metadata(part)
+            except Exception as exc:  # missing or truncated part
+                result.problem(f"{rel} lists {name}, which is missing or unreadable: {type(exc).__name__}")
 
 
 def verify(root: Path, repair: bool = False) -> VerifyResult:
@@ -37,12 +64,12 @@ def verify(root: Path, repair: bool = False) -> VerifyResult:
     pending = sorted(p.name for p in archive.txn_dir.iterdir()) if archive.txn_dir.exists() else []
     if pending:
         result.problem(f"interrupted runs not yet recovered: {', '.join(pending)} (run `docclean verify --repair`)")
-    for name in tuple(SCHEMAS) + ("_state",):
-        folder = archive.root / name
-        if folder.exists():
-            leftovers = [p.name for p in folder.glob(".*.tmp")]
-            if leftovers:
-                result.problem(f"{len(leftovers)} temporary files in {name}/ (run `docclean verify --repair`)")
+    leftovers = temporary_files(archive.root)
+    if leftovers:
+        folders = sorted({p.parent.relative_to(archive.root).as_posix() + "/" for p in leftovers})
+        result.problem(f"{len(leftovers)} temporary files in {', '.join(folders)} (run `docclean verify --repair`)")
+    if not pending:
+        _check_state_manifests(archive.root / "_state", result)
 
     seen: Counter = Counter()
     for name in ("documents", "duplicates", "rejects", "runs"):

@@ -57,6 +57,8 @@ def api_url_from_environment() -> str:
 def check_reachable_api(api_url: str, scheduler_address: str | None) -> None:
     """A loopback API serves only workers on this machine: refuse it for a cluster elsewhere."""
     api_host = urllib.parse.urlsplit(api_url).hostname
+    if scheduler_address and "://" not in scheduler_address:
+        scheduler_address = f"tcp://{scheduler_address}"
     scheduler_host = urllib.parse.urlsplit(scheduler_address).hostname if scheduler_address else None
     if _is_loopback(api_host) and scheduler_host and not _is_loopback(scheduler_host):
         raise ClusterSetupError(

@@ -89,10 +89,26 @@ def touch() -> None:
     hb.touch()
 
 
-def ensure_server(idle_timeout: float = DEFAULT_IDLE_TIMEOUT, log=print) -> str:
-    """The API URL to use: PREFECT_API_URL if set, else a running local server, else a new one."""
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL from the environment, else from the active Prefect profile (`prefect config set`)."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
+    import tomllib
+
+    try:
+        with open(prefect_home() / "profiles.toml", "rb") as fh:
+            profiles = tomllib.load(fh)
+    except (OSError, ValueError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    return profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL") or None
+
+
+def ensure_server(idle_timeout: float = DEFAULT_IDLE_TIMEOUT, log=print) -> str:
+    """The API URL to use: the configured one if any, else a running local server, else a new one."""
+    configured = configured_api_url()
+    if configured:
+        return configured
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     with open(home / "docclean-server.lock", "a+") as lock:

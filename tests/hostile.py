@@ -54,6 +54,8 @@ def make_hostile_corpus(dir: Path, large: bool = False) -> dict[str, str]:
     put("report.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "reject:binary_content")
     put("controls.txt", b"ok\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f" * 50, "reject:binary_content")
     put("nul_padded.txt", b"Some text" + b"\x00" * 500 + b"more text", "reject:binary_content")
+    put("high_byte_noise.txt", bytes(rng.choice((rng.randrange(32, 127), rng.randrange(128, 256))) for _ in range(300)),
+        "reject:undecodable_text")
     put("empty.txt", b"", "reject:empty_file")
     put("empty.html", b"", "reject:empty_file")
     put("whitespace.txt", " \n\t\n\u00a0\u200b \r\n   \n".encode(), "reject:whitespace_only")
@@ -177,7 +179,7 @@ def make_hostile_corpus(dir: Path, large: bool = False) -> dict[str, str]:
 
     if large:
         put_large_text(root / "large_50mb.txt", 50 * 1024 * 1024)
-        expected["large_50mb.txt"] = "document"
+        expected["large_50mb.txt"] = "reject:too_large"
         put("single_line_10mb.txt", b"spam " * (2 * 1024 * 1024), "document")
     return expected
 

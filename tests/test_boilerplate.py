@@ -181,10 +181,15 @@ def test_page_chrome_around_an_article_goes():
         "About us", "Contact", "Privacy policy", "Terms of use",
     ])
     out, removed = _run(Document(doc_id="c", source_path="c", source_sha256="", text=text))
-    paragraphs = _paragraphs(out)
-    assert paragraphs[0].startswith("The old town bridge reopened")
-    assert paragraphs[-1].startswith("Residents said")
-    assert {"navigation", "related_headlines"} <= {rule for rule, _ in removed}
+    body = text.splitlines()[8:11]
+    headline = "Bridge reopens after two years of repairs"  # without markup, a headline looks like a subheading
+    paragraphs = [p for p in _paragraphs(out) if p != headline]
+    assert paragraphs == body
+    removed_lines = {line for _, line in removed}
+    assert set(text.splitlines()) - removed_lines - set(body) <= {headline}
+    rules = {line: rule for rule, line in removed}
+    assert rules["Skip to content"] == rules["Home"] == "navigation"
+    assert rules["Ten things to do this weekend"] == "related_headlines"
 
 
 def test_empty_and_whitespace_documents_pass_through():
@@ -210,3 +215,27 @@ def test_scores_are_probabilities_one_per_line():
 ])
 def test_parse_date(text, expected):
     assert parse_date(text) == expected
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_LINE = st.one_of(
+    st.sampled_from(["Home", "ADVERTISEMENT", "Sponsor: ACME", "© 2025 Example", "back", "0", "| Town,ST", "Share",
+                     "Feb 13, 2025", "Le Monde", "THE SITE NEWS", "A Subheading Here"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
+            max_size=120),
+    st.lists(st.sampled_from(["the", "council", "said", "on", "Monday", "that", "it", "would", "vote."]),
+             min_size=5, max_size=30).map(" ".join),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_LINE, max_size=40), st.sampled_from(["text", "html"]))
+def test_every_line_is_either_kept_or_removed_with_a_rule(lines, content_type):
+    doc = Document(doc_id="h", source_path="h", source_sha256="", content_type=content_type, text="\n".join(lines))
+    out, edits = strip_boilerplate(doc, BoilerplateConfig(join_fragments=False))
+    assert out.reject_reason is None
+    original = sorted(line.strip() for line in lines if line.strip())
+    kept = [p for p in out.text.split("\n\n") if p] if out.text else []
+    assert sorted(kept + [e.text for e in edits]) == original
+    assert all(e.rule and e.rule == e.rule.lower() for e in edits)

@@ -145,3 +145,24 @@ def test_seeds_000_and_001_keep_every_line():
     chrome_set = chrome.plan(_lines(docs, config), None, config)
     for doc in docs:
         assert chrome.strip_repeated_lines(doc, chrome_set, config) == (doc, [])
+
+
+def test_compacted_state_keeps_what_was_learned(tmp_path):
+    config = ChromeConfig()
+    for run in (["d1", "strike"], ["d2", "dredging"], ["d3", "hydrogen"]):
+        chrome.plan(_lines([_page(*run)], config), tmp_path, config).save_state(tmp_path)
+    chrome.compact(tmp_path)
+    assert len(list((tmp_path / "chrome").glob("*.parquet"))) == 2
+    page = _page("d5", "ferry")
+    chrome_set = chrome.plan(_lines([page], config), tmp_path, config)
+    assert chrome.strip_repeated_lines(page, chrome_set, config)[0].text == "\n\n".join(BODIES["ferry"])
+
+
+def test_a_quotation_repeated_in_three_articles_of_a_site_stays():
+    config = ChromeConfig()
+    quote = BODIES["strike"][2]
+    docs = [_page("d1", "strike"), _page("d2", "hydrogen"), _page("d3", "dredging"), _page("d4", "ferry")]
+    docs[2] = docs[2].replace(text=docs[2].text.replace(BODIES["dredging"][1], quote))
+    chrome_set = chrome.plan(_lines(docs, config), None, config)
+    assert not chrome_set.is_chrome("harbourtimes.example", quote)
+    assert chrome_set.is_chrome("harbourtimes.example", HEADER[2])

@@ -9,7 +9,7 @@ from docclean.cli import main as cli_main
 from docclean.config import load_config
 from flows import dask as dask_support
 
-from test_parallel import assert_same_archive  # tests/ is on sys.path (rootdir conftest)
+from test_parallel import assert_same_archive, prefect_api  # noqa: F401 (a fixture); tests/ is on sys.path
 
 
 def test_a_cluster_run_without_a_prefect_server_is_refused_with_the_way_out(monkeypatch):
@@ -21,6 +21,8 @@ def test_a_cluster_run_without_a_prefect_server_is_refused_with_the_way_out(monk
 def test_a_loopback_api_is_refused_for_workers_on_other_machines():
     with pytest.raises(dask_support.ClusterSetupError, match="cannot reach"):
         dask_support.check_reachable_api("http://127.0.0.1:4200/api", "tcp://10.1.2.3:8786")
+    with pytest.raises(dask_support.ClusterSetupError, match="cannot reach"):
+        dask_support.check_reachable_api("http://localhost:4200/api", "10.1.2.3:8786")  # no scheme
     # same machine, or a server on a routable address: fine
     dask_support.check_reachable_api("http://127.0.0.1:4200/api", "tcp://127.0.0.1:8786")
     dask_support.check_reachable_api("http://10.1.2.4:4200/api", "tcp://10.1.2.3:8786")
@@ -32,23 +34,6 @@ def test_cli_refuses_cluster_with_local_engine_or_ephemeral_server(corpus, tmp_p
     assert cli_main(["run", str(corpus), "--out", str(out), "--ephemeral", "--cluster", "tcp://127.0.0.1:1"]) == 2
     assert "--cluster" in capsys.readouterr().err
     assert not out.exists()
-
-
-@pytest.fixture
-def prefect_api(monkeypatch):
-    """The reusable local API of `docclean run` (in this test's PREFECT_HOME), stopped afterwards."""
-    from flows import server
-
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    url = server.ensure_server(log=lambda m: None)
-    monkeypatch.setenv("PREFECT_API_URL", url)
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    try:
-        with temporary_settings({PREFECT_API_URL: url}):
-            yield url
-    finally:
-        server.stop()
 
 
 @pytest.mark.slow

@@ -234,3 +234,17 @@ def test_a_text_the_store_cannot_return_is_never_merged_by_similarity():
     table = dedup.candidates_table((d, dedup.fingerprint(d.text, config)) for d in docs)
     plan = dedup.plan(table, None, config, lambda ids: {i: STORY for i in ids if i == "story"})
     assert plan.duplicates.num_rows == 0
+
+
+def test_compacted_index_answers_the_same(tmp_path):
+    config = DedupConfig()
+    archive: dict[str, str] = {}
+    _run([_doc("cut", PAYWALLED, truncated=True), _doc("other", OTHER_STORY)], tmp_path, config, archive).save_state(tmp_path)
+    _run([_doc("full", STORY, day=2)], tmp_path, config, archive).save_state(tmp_path)
+    dedup.compact(tmp_path)
+    files = sorted(p.name.split("-")[0] for p in (tmp_path / "dedup").glob("*.parquet"))
+    assert files == ["bands", "docs"]
+    docs = pq.read_table(next((tmp_path / "dedup").glob("docs-*.parquet")))
+    assert sorted(docs["doc_id"].to_pylist()) == ["full", "other"]  # the demoted cut copy is gone
+    plan = _run([_doc("again", STORY.replace("\n\n", "\n"), day=5)], tmp_path, config, archive)
+    assert _pairs(plan) == {"again": ("full", "exact")}

@@ -175,9 +175,9 @@ def prefect_env(tmp_path):
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
     })
     log = open(tmp_path / "server.log", "wb")
-    # No scheduler: the hourly schedule must not add runs of its own while the test runs.
+    # With its scheduler: the test checks that the schedules of prefect.yaml produce runs (then pauses them).
     server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-ui", "--no-scheduler", "--analytics-off"],
+                               "--no-ui", "--analytics-off"],
                               env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                               start_new_session=True)
     started: list[subprocess.Popen] = [server]
@@ -203,6 +203,42 @@ def _prefect(env: dict, *args: str, timeout: float = 300) -> str:
     return done.stdout + done.stderr
 
 
+def _api(api: str, method: str, path: str, body=None):
+    request = urllib.request.Request(f"{api}{path}", method=method, headers={"Content-Type": "application/json"},
+                                     data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        data = resp.read()
+    return json.loads(data) if data else None
+
+
+def _check_schedules_then_pause_them(api: str, tmp_path: Path) -> None:
+    """The server's scheduler turns each deployment's cron into scheduled runs (hourly: on the hour, UTC).
+    Then the schedules are paused, which deletes those runs: none may start while the test runs."""
+    from datetime import datetime, timezone
+
+    for name, minute in (("docclean/hourly", 0), ("docclean-maintenance/compact-daily", 30)):
+        deployment = _api(api, "GET", f"/deployments/name/{name}")
+        (schedule,) = deployment["schedules"]
+        assert schedule["schedule"]["timezone"] == "UTC" and schedule["active"]
+        deadline = time.monotonic() + 120
+        while True:
+            runs = _api(api, "POST", "/flow_runs/filter", {
+                "deployments": {"id": {"any_": [deployment["id"]]}},
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+            if runs:
+                break
+            assert time.monotonic() < deadline, (
+                f"the scheduler made no runs of {name}:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
+            time.sleep(1)
+        starts = [datetime.fromisoformat(r["expected_start_time"]) for r in runs]
+        assert all(t.minute == minute and t.second == 0 and t > datetime.now(timezone.utc) for t in starts), starts
+        _api(api, "PATCH", f"/deployments/{deployment['id']}/schedules/{schedule['id']}", {"active": False})
+        left = _api(api, "POST", "/flow_runs/filter", {
+            "deployments": {"id": {"any_": [deployment["id"]]}},
+            "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+        assert left == []
+
+
 @pytest.mark.slow
 def test_deployments_and_serve_run_through_a_real_server(prefect_env, corpus, tmp_path):
     env, started = prefect_env
@@ -210,18 +246,21 @@ def test_deployments_and_serve_run_through_a_real_server(prefect_env, corpus, tm
     _prefect(env, "work-pool", "create", "docclean", "--type", "process")
     deployed = _prefect(env, "deploy", "--all")
     assert "docclean/hourly" in deployed and "docclean-maintenance/compact-daily" in deployed
+    _check_schedules_then_pause_them(env["PREFECT_API_URL"], tmp_path)
 
     worker_log = open(tmp_path / "worker.log", "wb")
     started.append(subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "docclean", "--limit", "1"],
                                     cwd=tmp_path, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True))
+    worker_log.close()
     try:
         ran = _prefect(env, "deployment", "run", "docclean/hourly", "--param", f"input={corpus}",
                        "--param", f"output={out}", "--watch", "--watch-timeout", "600", "--watch-interval", "2",
                        timeout=660)
         assert re.search(r"COMPLETED", ran, re.I), ran
-    finally:
-        worker_log.close()
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n--- worker log ---\n"
+                             f"{(tmp_path / 'worker.log').read_text(errors='replace')[-4000:]}") from None
     worker_output = (tmp_path / "worker.log").read_text(errors="replace")
     assert (out / "documents").is_dir(), f"no archive written; worker log:\n{worker_output[-4000:]}"
 

@@ -222,3 +222,10 @@ def test_pipeline_timeout_is_not_swallowed(monkeypatch):
     monkeypatch.setattr(extract_module.HTMLTree, "parse", too_slow)
     with pytest.raises(DocumentTimeout):
         run("<html><body><p>text</p></body></html>")
+
+
+def test_a_feed_of_article_boxes_is_not_taken_for_the_body():
+    doc, _ = run("product_with_reviews.html")
+    assert "keeps your feet dry on wet mountain paths" in doc.text
+    assert "deep lugs for mud and loose gravel" in doc.text
+    assert doc.publisher == "Peak Outfitters"

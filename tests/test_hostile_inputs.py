@@ -163,11 +163,19 @@ def test_gzip_bomb_stops_at_the_limit(by_path):
 
 
 @pytest.mark.slow
-def test_large_inputs_are_read_whole(tmp_path):
+def test_large_inputs_are_rejected_or_read_whole(tmp_path):
     root = tmp_path / "raw"
     expected = make_hostile_corpus(root, large=True)
     docs = {doc.source_path: doc for doc in read_all(root)}
     assert {path: outcome(doc) for path, doc in docs.items()} == expected
-    assert len(docs["large_50mb.txt"].text) > 50_000_000 - 1_000_000  # non-ASCII characters take 2+ bytes
-    assert len(docs["large_50mb.txt"].raw) == 50 * 1024 * 1024
+    big = docs["large_50mb.txt"]  # over max_file_bytes (16 MiB): a specific reject, its hash over all bytes
+    assert "16777216" in big.reject_detail or "16 MiB" in big.reject_detail or "limit" in big.reject_detail
+    assert len(big.raw) <= CONFIG.max_reject_raw_bytes
     assert len(docs["single_line_10mb.txt"].text) == 10 * 1024 * 1024
+
+    # The very same file is read whole when the limit allows it.
+    from docclean.config import ReadConfig
+
+    roomy = ReadConfig(max_file_bytes=64 * 1024 * 1024)
+    whole = {d.source_path: d for d in read_all(root, roomy)}["large_50mb.txt"]
+    assert not whole.rejected and len(whole.raw) == 50 * 1024 * 1024

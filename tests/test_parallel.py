@@ -33,6 +33,26 @@ def assert_same_archive(a, b) -> None:
         assert ta[name].to_pylist() == tb[name].to_pylist(), name
 
 
+@pytest.fixture
+def prefect_api(monkeypatch):
+    """The reusable local API of `docclean run` (in this test's PREFECT_HOME), stopped afterwards."""
+    from flows import server
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    url = server.ensure_server(log=lambda m: None)
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    try:
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler.flush()  # send the last logs before the server goes away
+    finally:
+        server.stop()
+
+
 def _pid(_: int) -> int:
     return os.getpid()
 
@@ -66,3 +86,16 @@ def test_two_workers_give_the_archive_of_one(corpus, tmp_path):
     # the persisted state (chrome line counts, dedup signatures) is what the next run learns from
     state = lambda root: sorted(p.relative_to(root).parent.as_posix() for p in (root / "_state").rglob("*.parquet"))
     assert state(one) == state(two)
+
+
+@pytest.mark.slow
+def test_flow_with_two_workers_gives_the_archive_of_one(corpus, tmp_path, prefect_api):
+    from flows.clean import clean_flow
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    pipeline.run(corpus, one, load_config(run={"batch_size": 2}))
+    config_path = tmp_path / "docclean.toml"
+    config_path.write_text("[run]\nbatch_size = 2\nworkers = 2\n")
+    result = clean_flow(input=str(corpus), output=str(two), config_path=str(config_path))
+    assert result["documents"] == 5
+    assert_same_archive(one, two)

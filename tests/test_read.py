@@ -218,6 +218,13 @@ def test_short_legacy_texts_decode_correctly(text, codec):
     assert decode_bytes(text.encode(codec), ReadConfig()).text == text
 
 
+def test_bytes_no_encoding_explains_are_undecodable_not_guessed():
+    noise = b"\x8a\xfc\xfajDoG\xd4\x99W\xfabf|\xfe?82\xd1\xcd\x9f\xb4\x97\xbd7\xc2(3\xe4b\xeb\xfe*^\x84\xb8\xd5'yi"
+    with pytest.raises(read_module._Reject) as caught:
+        decode_bytes(noise, ReadConfig())
+    assert caught.value.reason == "undecodable_text"
+
+
 def test_declared_charset_is_used_for_html_bytes_that_are_not_utf8(tmp_path):
     page = '<html><head><meta charset="windows-1251"></head><body>Новости</body></html>'
     write(tmp_path, "ru.html", page.encode("cp1251"))

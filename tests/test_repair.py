@@ -1,0 +1,157 @@
+"""The repair stage on spinner-damaged text: own fixtures (a football club story), plus the real seeds."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from docclean.config import RepairConfig
+from docclean.document import Document, Repair
+from docclean.repair import RepairModel, main, repair
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO.parent / "shared" / "seeds"
+
+# A story about a football club, spun the way seed 002 was: end -> conclude, tell -> inform and
+# big -> huge inside words; need -> necessary and make -> build as whole words.
+SPUN = (
+    "Northfield United confirmed on Monday that the club intconcludes to rebuild its west stand before the "
+    "new season. Club secretary Maren Kowalczyk said the attconcludeance figures of the last two years made "
+    "the case, and that spconcludeing on the stadium would be financed without new debt.\n"
+    "The hugegest obstacle is the planning permission, which the council is expected to grant in March. "
+    "Supporters stressed the necessary for clear communication about temporary seating. \u201cIt doesn\u2019t "
+    "build sense to rush this,\u201d Kowalczyk said, adding that ininformigent planning would keep 3,500 "
+    "season-ticket holders on board. Details are at https://northfield-united.example/stand.\n"
+)
+EXPECTED = {
+    "intconcludes": "intends",
+    "attconcludeance": "attendance",
+    "spconcludeing": "spending",
+    "hugegest": "biggest",
+    "necessary": "need",
+    "build": "make",
+    "ininformigent": "intelligent",
+}
+
+CLEAN = (
+    "Northfield United confirmed on Monday that the club intends to rebuild its west stand. The biggest "
+    "obstacle is planning permission; it doesn\u2019t make sense to rush, said Maren Kowalczyk, whose "
+    "predecessor Tomasz Haddad-Loiseau led the club from 2014 to 2019. The French press called it "
+    "\u00ab une autonomie strat\u00e9gique \u00bb du club. See https://northfield-united.example/stand?id=42 "
+    "or run `stand.plan(rows=3500)` for the seating model.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def model() -> RepairModel:
+    return RepairModel.load()
+
+
+def _fresh_model() -> RepairModel:
+    return RepairModel.load()
+
+
+def test_repairs_every_spun_word_and_nothing_else(model):
+    text, repairs = model.repair_text(SPUN, "fix")
+    assert {r.original: r.replacement for r in repairs} == EXPECTED
+    assert "Kowalczyk" in text and "3,500" in text and "https://northfield-united.example/stand" in text
+    assert "intends to rebuild" in text and "the need for clear" in text and "make sense" in text
+
+
+def test_offsets_point_into_the_text_before_repair(model):
+    _, repairs = model.repair_text(SPUN, "fix")
+    for r in repairs:
+        assert SPUN[r.offset : r.offset + len(r.original)] == r.original
+        assert 0.0 < r.confidence <= 1.0
+    assert {r.rule for r in repairs} == {"spinner_inword", "spinner_phrase"}
+
+
+def test_clean_text_with_names_urls_code_and_french_is_untouched(model):
+    assert model.repair_text(CLEAN, "fix") == (CLEAN, [])
+
+
+def test_other_language_hint_or_text_is_left_alone(model):
+    assert model.repair_text(SPUN, "fix", language="fr") == (SPUN, [])
+    french = "Le club intconcludes de reconstruire la tribune ouest avant la nouvelle saison, a dit la secrétaire."
+    assert model.repair_text(french, "fix") == (french, [])
+
+
+def test_whole_words_only_in_documents_with_inword_damage(model):
+    sentence = "Supporters stressed the necessary for clear communication. It doesn\u2019t build sense to rush."
+    assert model.repair_text(sentence, "fix") == (sentence, [])
+
+
+def test_stage_modes():
+    doc = Document(doc_id="d1", source_path="x.txt", source_sha256="0", text=SPUN)
+    model = _fresh_model()
+    off, edits = repair(doc, RepairConfig(mode="off"), model)
+    assert off is doc and edits == []
+
+    flagged, edits = repair(doc, RepairConfig(mode="flag"), model)
+    assert flagged.text == SPUN and len(flagged.repairs) == len(EXPECTED) == len(edits)
+
+    fixed, edits = repair(doc, RepairConfig(mode="fix"), model)
+    assert "intends" in fixed.text and all(isinstance(e, Repair) for e in edits)
+    assert fixed.repairs == tuple(edits) and doc.repairs == ()  # the input is never mutated
+
+    strict, _ = repair(doc, RepairConfig(mode="fix", min_confidence=1.0), model)
+    assert strict.text == SPUN
+
+
+def test_learn_counts_distinct_damaged_words_and_save_round_trips(tmp_path):
+    model = _fresh_model()
+    model.learn([SPUN, "The report said the minister intconcludes to attconclude the summit."])
+    evidence = model.pairs[("end", "conclude")]
+    assert {"intconcludes", "attconcludeance", "spconcludeing", "attconclude"} <= evidence.words
+
+    model.save_pairs(tmp_path)
+    table = pq.read_table(tmp_path / "repair_pairs.parquet").to_pylist()
+    row = next(r for r in table if (r["original"], r["substitute"]) == ("end", "conclude"))
+    assert row["distinct_words"] >= 4 and row["status"] == "auto" and row["in_thesaurus"]
+    assert not list(tmp_path.glob(".repair_pairs.*"))  # the temporary file is gone
+
+    reloaded = RepairModel.load(tmp_path)
+    assert reloaded.pairs[("end", "conclude")].words == evidence.words
+
+
+def test_rejected_pair_is_never_used(tmp_path):
+    model = _fresh_model()
+    model.learn([SPUN])
+    model.pairs[("end", "conclude")].status = "rejected"
+    model.save_pairs(tmp_path)
+    text, repairs = RepairModel.load(tmp_path).repair_text(SPUN, "fix")
+    assert "intconcludes" in text and all(r.original != "intconcludes" for r in repairs)
+
+
+def test_cli_repairs_line_for_line_and_explains(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(SPUN))
+    assert main(["--explain"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n") == SPUN.count("\n")
+    assert "intends" in out and "intconcludes" not in out
+    assert "intconcludes -> intends" in err and "spinner_inword" in err
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason=f"real seeds not found at {SEEDS}")
+def test_real_seeds():
+    model = _fresh_model()
+    seeds = sorted(SEEDS.glob("*.txt"))
+    texts = [p.read_text(encoding="utf-8") for p in seeds]
+    model.learn(texts)
+    for path, text in zip(seeds, texts):
+        repaired, repairs = model.repair_text(text, "fix")
+        if path.name.startswith("002_"):
+            assert {(r.original, r.replacement) for r in repairs} == {
+                ("intconcludes", "intends"), ("indepconcludeent", "independent"), ("spconcludeing", "spending"),
+                ("innotifyigence", "intelligence"), ("hugegest", "biggest"), ("build", "make"),
+                ("necessary", "need"),
+            }
+            assert len(repairs) == 8  # "necessary" twice
+            assert "stressed the need for" in repaired and "emphasize the need to avoid" in repaired
+            assert "doesn\u2019t make sense" in repaired and "autonomie" not in repaired
+        else:
+            assert repairs == [] and repaired == text, path.name
