@@ -2,7 +2,7 @@
 every candidate verified on the texts before two documents are called one story.
 
 Per document (phase B, any machine): ``fingerprint(text, config)`` gives the hash of the normalized
-text and a MinHash signature (rensa's Rust ``RMinHash``: ~10x faster than datasketch's for the same
+text and a MinHash signature (rensa's Rust ``RMinHash``: ~20x faster than datasketch's for the same
 estimation error, see ``benchmarks/dedup.py``). The signature is two signatures end to end: the whole
 text's, then the opening ``head_words`` words' (a paywall cut keeps the opening, so short cut copies
 whose whole-text overlap is low still collide there).
@@ -14,11 +14,15 @@ Once per run: ``plan(candidates, state_dir, config, fetch_texts)``
    one uint64 *band key*; documents sharing a band key are candidates. New documents are grouped by
    pyarrow's ``group_by``; the archive's band keys (Parquet under ``state_dir/dedup``) are scanned in
    record batches filtered to this run's keys, so memory follows this run's size, not the archive's;
-3. verification on the cleaned texts (``fetch_texts``): word-shingle Jaccard, or containment of the
-   shorter text in the opening of the longer one (a paywall cut, a copy with extra chrome);
+3. verification on the cleaned texts (``fetch_texts``), in chunks through a bounded cache: word
+   3-shingles of the lines of 6+ words (menus, headings and leftover chrome are short lines), Jaccard
+   >= 0.4, or containment >= 0.5 of the shorter text for a paywall cut or a copy with other chrome;
+   either way the shared text must start in the opening of the longer text (a story that is the second
+   half of a digest is not its copy);
 4. union-find clusters; the kept copy is the most complete (not truncated, longest, earliest, smallest
-   doc_id) and every other member must verify against it directly, so a chain of partial overlaps
-   never merges two different stories;
+   doc_id) and every other member must also verify against it directly (with the weaker ``member_*``
+   thresholds: two copies edited apart from one original are further from each other than from it), so
+   a chain of partial overlaps never merges two different stories;
 5. an archived kept document whose cluster gains a better new copy is *demoted* (it becomes a
    duplicate of the new one; nothing is lost).
 

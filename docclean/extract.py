@@ -103,7 +103,33 @@ def extract(doc: Document, config: ExtractConfig) -> StageResult:
         return doc.replace(html=None).reject("unparsable_html", f"{type(exc).__name__}: {exc}"), []
 
 
+MAX_DEPTH = 1500  # real pages nest a few dozen deep; main-content extraction is superlinear in depth
+_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+
+
+def nesting_depth(html: str, limit: int = MAX_DEPTH) -> int:
+    """Approximate element nesting depth (stops counting at ``limit``). Unclosed <p>/<li> count as nested,
+    which only overestimates on pages with thousands of them."""
+    depth = deepest = 0
+    for m in _TAG_TOKEN.finditer(html):
+        closing, name, self_closing = m.groups()
+        if closing:
+            depth = max(0, depth - 1)
+        elif not self_closing and name.lower() not in _VOID:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest >= limit:
+                    break
+    return deepest
+
+
 def _extract(doc: Document, config: ExtractConfig) -> StageResult:
+    # Cheap gate first: only pages with many tags can nest deep enough to stall the extractor.
+    if doc.html.count("<") > 5 * MAX_DEPTH and nesting_depth(doc.html) >= MAX_DEPTH:
+        return doc.replace(html=None).reject(
+            "html_too_deep", f"elements nest {MAX_DEPTH} or more levels deep; no real page does"), []
     tree = HTMLTree.parse(doc.html)
     if tree.body is None:
         return doc.replace(html=None).reject("no_main_content", "the page has no <body>"), []

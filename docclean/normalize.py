@@ -42,13 +42,12 @@ _SPACE_RUNS = re.compile(r"[ \t]{2,}")
 _TRAILING = re.compile(r"[ \t]+$", re.M)
 
 
-def _ftfy_config(config: NormalizeConfig, *, html: bool) -> TextFixerConfig:
+def _ftfy_config(config: NormalizeConfig) -> TextFixerConfig:
     return TextFixerConfig(
         uncurl_quotes=config.uncurl_quotes,
         fix_character_width=False,  # full-width CJK punctuation is legitimate text
         fix_latin_ligatures=True,
-        # In HTML, entities are the parser's job: unescaping them here would break markup like &lt;.
-        unescape_html=False if html else True,
+        unescape_html=True,  # scraped text often keeps &amp; and &nbsp; from the page
         normalization="NFC",
         explain=True,
     )
@@ -61,10 +60,10 @@ def _needs_ftfy(line: str) -> bool:
     return True
 
 
-def fix_encoding_and_entities(text: str, config: NormalizeConfig, *, html: bool = False) -> tuple[str, Counter]:
+def fix_encoding_and_entities(text: str, config: NormalizeConfig) -> tuple[str, Counter]:
     """ftfy, line by line (so one mojibake line doesn't make ftfy judge the whole text), only where needed."""
     counts: Counter = Counter()
-    cfg = _ftfy_config(config, html=html)
+    cfg = _ftfy_config(config)
     out = []
     for line in text.split("\n"):
         if _needs_ftfy(line):
@@ -100,11 +99,10 @@ def fix_spaces(text: str) -> tuple[str, Counter]:
     return text, counts
 
 
-def normalize_text(text: str, config: NormalizeConfig, *, html: bool = False) -> tuple[str, list[Fix]]:
-    text, counts = fix_encoding_and_entities(text, config, html=html)
-    if not html:
-        text, space_counts = fix_spaces(text)
-        counts.update(space_counts)
+def normalize_text(text: str, config: NormalizeConfig) -> tuple[str, list[Fix]]:
+    text, counts = fix_encoding_and_entities(text, config)
+    text, space_counts = fix_spaces(text)
+    counts.update(space_counts)
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
         counts["nfc"] += 1
@@ -113,12 +111,12 @@ def normalize_text(text: str, config: NormalizeConfig, *, html: bool = False) ->
 
 
 def normalize(doc: Document, config: NormalizeConfig) -> StageResult:
-    """Normalize the HTML of an HTML document (encoding only: the extractor handles markup and spacing),
-    or the text of a text document (and of an HTML document once it has been extracted)."""
+    """Normalize the text of a document; an HTML document is normalized once it has been extracted.
+
+    Running ftfy over raw HTML cost more than extracting it (measured: 322 ms against 200 ms a page), and
+    the markup has nothing to fix: the parser decodes entities, the reader already chose the encoding."""
     if doc.html is not None:
-        html, fixes = normalize_text(doc.html, config, html=True)
-        edits: list[Edit] = list(fixes)
-        return (doc.with_edits(edits, html=html) if edits else doc), edits
+        return doc, []
     text, fixes = normalize_text(doc.text, config)
-    edits = list(fixes)
+    edits: list[Edit] = list(fixes)
     return (doc.with_edits(edits, text=text) if edits else doc), edits

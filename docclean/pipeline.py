@@ -42,8 +42,9 @@ class AccountingError(RuntimeError):
     """Inputs != documents + duplicates + rejects + skipped: a document would have been lost."""
 
 
-class DocumentTimeout(Exception):
-    pass
+class DocumentTimeout(BaseException):
+    """Raised by the per-document time limit. A BaseException, so that no stage's `except Exception`
+    can swallow it and go on working on the document that ran out of time."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,6 +308,11 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
         for doc in docs:
             cleaned.append(_run_with_limit(stages, doc, pre, config))
         model.learn(d.text for d in cleaned if not d.rejected)
+        # This batch's evidence only: commit_run merges every batch's into the archive's pairs.
+        evidence = model.learned_evidence()
+        tmp = work / f"repair-evidence-{batch:05d}.parquet.tmp"
+        pq.write_table(evidence, tmp)
+        tmp.replace(work / f"repair-evidence-{batch:05d}.parquet")
         rest = [s for s in steps if s[0] == "repair"]
         docs = [d if d.rejected else _run_with_limit(stages, d, rest, config) for d in cleaned]
     else:
@@ -568,6 +574,11 @@ def commit_run(archive: Archive, txn, work_dir: str | Path, report: RunReport, c
         dedup_plan.save_state(state_stage)
     if repair_model is not None:
         repair_model.save_pairs(state_stage)
+    evidence_files = sorted(work.glob("repair-evidence-*.parquet"))
+    if evidence_files:
+        from . import repair as repair_mod
+
+        repair_mod.merge_pairs(archive.state_dir, [pq.read_table(p) for p in evidence_files], state_stage)
     for p in sorted(state_stage.rglob("*")):
         if p.is_file() and not p.name.endswith(".tmp"):
             rel = p.relative_to(txn.root / "files").as_posix()

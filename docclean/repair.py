@@ -16,7 +16,10 @@ The spinner replaced ``end`` by ``conclude`` everywhere it found it, so ``intend
 
 Names, URLs, numbers, code and text in another language are never touched: tokens with digits, internal
 capitals, non-ASCII letters or URL/code punctuation are skipped, and a text (or line) whose words are
-mostly not English is left alone.
+mostly not English is left alone. An in-word repair's confidence is the restored word's share of the
+probability among all readings, lowered for what looks like a name (capitalized, or never seen in lower
+case), a typo (one edit from a word), a regular coinage (prefix/word + word/suffix: "stockouts") or a
+term the text keeps repeating, unless other damaged words vouch for the same substitution.
 """
 
 from __future__ import annotations
@@ -33,15 +36,19 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from wordfreq import get_frequency_dict
 
 from .config import RepairConfig
 from .document import Document, Edit, Repair
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 DATA = Path(__file__).resolve().parent / "data"
 PAIRS_FILE = "repair_pairs.parquet"
+MAX_EXAMPLES = 50  # damaged words kept per pair in the persisted table (for review and for evidence)
 
 # A token is "not a word" below this Zipf frequency (wordfreq keeps rare names above it, e.g. Zaventem 1.3).
 UNKNOWN_ZIPF = 1.0
@@ -52,6 +59,7 @@ ENGLISH_SHARE = 0.6  # share of tokens that must be English words for the text t
 BIGRAM_FLOOR = 3_000_000  # below the smallest count the word-pair table keeps (6.4M)
 IDIOM_MIN_COUNT = 200_000_000  # "make sense" (2.1e8): only the strongest collocations count as idioms
 STRONG_DOC_REPAIRS = 3  # in-word repairs that mark a document as heavily spun
+MAX_READINGS_TO_LEARN = 2  # a damaged word with more readings than this vouches for none of them
 
 _CHUNK = re.compile(r"\S+")
 _TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)*")
@@ -141,6 +149,7 @@ class RepairModel:
         self._nouns = nouns
         self._verbs = verbs  # verbs with no adjective sense: "build", "make"
         self.pairs: dict[tuple[str, str], PairEvidence] = {}  # (original, substitute) -> evidence
+        self._learned: dict[tuple[str, str], PairEvidence] = {}  # what learn() saw, without the loaded state
         self._learned_by_substitute: dict[str, set[str]] = defaultdict(set)  # only pairs outside the thesaurus
         self.excluded_pairs: frozenset[tuple[str, str]] = frozenset()  # for held-out evaluation only
         self._confirmed_by_substitute: dict[str, set[str]] = {}
@@ -169,27 +178,20 @@ class RepairModel:
         return evidence
 
     def save_pairs(self, state_dir: Path) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        """Every pair this model knows (loaded and learned) to ``state_dir/repair_pairs.parquet``."""
+        _write_pairs(self._pair_rows(self.pairs), Path(state_dir))
 
-        rows = [
+    def learned_evidence(self) -> "pa.Table":
+        """Only the evidence this model's ``learn`` calls gathered (not what it loaded), in the columns of
+        ``repair_pairs.parquet``: one batch's contribution, for ``merge_pairs`` to add to the archive's."""
+        return _pairs_table(self._pair_rows(self._learned))
+
+    def _pair_rows(self, pairs: dict[tuple[str, str], PairEvidence]) -> list[dict]:
+        return [
             {"original": o, "substitute": s, "distinct_words": len(e.words), "occurrences": e.occurrences,
-             "in_thesaurus": self._in_thesaurus(o, s), "status": e.status, "examples": sorted(e.words)[:50]}
-            for (o, s), e in sorted(self.pairs.items(), key=lambda kv: (-len(kv[1].words), kv[0]))
+             "in_thesaurus": self._in_thesaurus(o, s), "status": e.status, "examples": sorted(e.words)[:MAX_EXAMPLES]}
+            for (o, s), e in sorted(pairs.items(), key=lambda kv: (-len(kv[1].words), kv[0]))
         ]
-        schema = pa.schema([("original", pa.string()), ("substitute", pa.string()), ("distinct_words", pa.int32()),
-                            ("occurrences", pa.int64()), ("in_thesaurus", pa.bool_()), ("status", pa.string()),
-                            ("examples", pa.list_(pa.string()))])
-        state_dir = Path(state_dir)
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".repair_pairs.", suffix=".tmp")
-        os.close(fd)
-        try:
-            pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
-            os.replace(tmp, state_dir / PAIRS_FILE)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     # ---- lookups -------------------------------------------------------------------------------------
     def zipf(self, word: str) -> float:
@@ -228,13 +230,18 @@ class RepairModel:
                 case = self._suspect_case.setdefault(tok.lower, [0, 0])
                 case[0 if tok.text[:1].isupper() else 1] += 1
                 cands = [c for c in self._inword_candidates(tok.lower) if c.zipf >= 3.0]
-                if len({c.repaired for c in cands}) > 2:
+                if len({c.repaired for c in cands}) > MAX_READINGS_TO_LEARN:
                     continue  # too many readings to vouch for any of them
                 for cand in cands:
                     ev = self.pairs.get((cand.original, cand.substitute)) or self._add_pair(
                         cand.original, cand.substitute, PairEvidence(set()))
                     ev.words.add(tok.lower)
                     ev.occurrences += 1
+                    mine = self._learned.get((cand.original, cand.substitute))
+                    if mine is None:
+                        mine = self._learned[(cand.original, cand.substitute)] = PairEvidence(set())
+                    mine.words.add(tok.lower)
+                    mine.occurrences += 1
         self._index_confirmed()
 
     # ---- repairing -----------------------------------------------------------------------------------
@@ -514,6 +521,67 @@ def _load_tables() -> tuple[dict[str, str], dict[str, int], frozenset[str], froz
             if "v" in tags and "j" not in tags:
                 verbs.add(word)
     return synonyms, bigrams, frozenset(adjectives), frozenset(nouns), frozenset(verbs)
+
+
+def _pairs_schema():
+    import pyarrow as pa
+
+    return pa.schema([("original", pa.string()), ("substitute", pa.string()), ("distinct_words", pa.int32()),
+                      ("occurrences", pa.int64()), ("in_thesaurus", pa.bool_()), ("status", pa.string()),
+                      ("examples", pa.list_(pa.string()))])
+
+
+def _pairs_table(rows: list[dict]):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=_pairs_schema())
+
+
+def _write_pairs(rows: list[dict], out_dir: Path) -> None:
+    """Write atomically: a reader sees the old table or the new one, never half of one."""
+    import pyarrow.parquet as pq
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".repair_pairs.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(_pairs_table(rows), tmp)
+        os.replace(tmp, out_dir / PAIRS_FILE)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def merge_pairs(state_dir: Path | None, evidence: list, out_dir: Path) -> None:
+    """``out_dir/repair_pairs.parquet`` = the pairs persisted in ``state_dir`` (with the status people gave
+    them) + each batch's ``learned_evidence()``: damaged words united, occurrences added."""
+    import pyarrow.parquet as pq
+
+    merged: dict[tuple[str, str], dict] = {}
+    if state_dir is not None and (Path(state_dir) / PAIRS_FILE).exists():
+        for row in pq.read_table(Path(state_dir) / PAIRS_FILE).to_pylist():
+            row["examples"] = set(row["examples"] or ())
+            row["distinct_words"] = max(int(row["distinct_words"] or 0), len(row["examples"]))
+            row["occurrences"] = int(row["occurrences"] or 0)
+            row["status"] = row["status"] or "auto"
+            merged[(row["original"], row["substitute"])] = row
+    for table in evidence:
+        for row in table.to_pylist():
+            words = set(row["examples"] or ())
+            old = merged.get((row["original"], row["substitute"]))
+            if old is None:
+                merged[(row["original"], row["substitute"])] = dict(
+                    row, examples=words, distinct_words=max(int(row["distinct_words"] or 0), len(words)),
+                    occurrences=int(row["occurrences"] or 0), status=row["status"] or "auto")
+                continue
+            # Beyond MAX_EXAMPLES the count of distinct words is an estimate: unseen examples count as new.
+            old["distinct_words"] += len(words - old["examples"]) + max(0, int(row["distinct_words"] or 0) - len(words))
+            old["examples"] |= words
+            old["occurrences"] += int(row["occurrences"] or 0)
+            old["in_thesaurus"] = bool(old["in_thesaurus"]) or bool(row["in_thesaurus"])
+    rows = [dict(r, examples=sorted(r["examples"])[:MAX_EXAMPLES])
+            for _, r in sorted(merged.items(), key=lambda kv: (-kv[1]["distinct_words"], kv[0]))]
+    _write_pairs(rows, Path(out_dir))
 
 
 _default_model: RepairModel | None = None

@@ -166,3 +166,15 @@ def test_a_quotation_repeated_in_three_articles_of_a_site_stays():
     chrome_set = chrome.plan(_lines(docs, config), None, config)
     assert not chrome_set.is_chrome("harbourtimes.example", quote)
     assert chrome_set.is_chrome("harbourtimes.example", HEADER[2])
+
+
+def test_plan_reads_staged_parquet_lines(tmp_path):
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    config = ChromeConfig()
+    for i, story in enumerate(["strike", "dredging", "hydrogen"]):  # one staging file per batch
+        pq.write_table(chrome.line_keys(_page(f"d{i}", story), config), tmp_path / f"lines-{i}.parquet")
+    chrome_set = chrome.plan(ds.dataset(tmp_path, format="parquet"), None, config)
+    assert all(chrome_set.is_chrome("harbourtimes.example", line) for line in HEADER + FOOTER)
+    assert len(chrome_set) == len(HEADER + FOOTER)

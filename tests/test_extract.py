@@ -229,3 +229,14 @@ def test_a_feed_of_article_boxes_is_not_taken_for_the_body():
     assert "keeps your feet dry on wet mountain paths" in doc.text
     assert "deep lugs for mud and loose gravel" in doc.text
     assert doc.publisher == "Peak Outfitters"
+
+
+def test_date_search_finds_an_undeclared_date_only_when_asked():
+    html = (
+        "<html><head><title>Council budget</title></head><body><article>"
+        "<p class='meta'>Posted on 2024-05-17</p><p>" + "The council agreed its budget for the year. " * 8
+        + "</p></article></body></html>"
+    )
+    assert run(html)[0].published is None  # off by default: htmldate costs time
+    found, _ = run(html, ExtractConfig(date_search=True))
+    assert found.published == datetime(2024, 5, 17, tzinfo=timezone.utc)

@@ -333,3 +333,24 @@ def check_chain_idempotent(text: str) -> None:
 
 test_cleaning_a_cleaned_text_changes_nothing, test_cleaning_a_cleaned_text_changes_nothing_many = (
     JOIN_XFAIL(t) for t in both(seed_like_text, example(JOINED_ACROSS_A_REMOVAL)(check_chain_idempotent)))
+
+
+unrepaired_text = st.lists(
+    st.one_of(st.sampled_from(BODY), st.sampled_from(CHROME), st.sampled_from(DAMAGED), st.just(""),
+              st.text(max_size=80)),
+    max_size=30,
+).map("\n".join)
+
+
+def check_chain_accounts_for_every_line(text: str) -> None:
+    doc = text_doc(text)
+    out = pipeline.clean_document(doc, stages=STAGES)
+    if out.repairs:
+        return  # repaired words are accounted for by the repair property
+    source = out.text if not out.rejected else ""
+    for line in _lines(normalize.normalize(doc, CONFIG.normalize)[0].text):
+        assert out.rejected or _accounted(line, source, out.removed), line
+
+
+test_the_chain_records_every_line_it_removes, test_the_chain_records_every_line_it_removes_many = both(
+    unrepaired_text, check_chain_accounts_for_every_line)

@@ -155,3 +155,76 @@ def test_real_seeds():
             assert "doesn\u2019t make sense" in repaired and "autonomie" not in repaired
         else:
             assert repairs == [] and repaired == text, path.name
+
+
+def _batch_evidence(texts: list[str]):
+    """What one pipeline batch hands on: a model loaded from the archive state learns its documents."""
+    model = _fresh_model()
+    model.learn(texts)
+    return model.learned_evidence()
+
+
+def test_learned_evidence_holds_only_what_learn_saw(tmp_path):
+    first = _fresh_model()
+    first.learn([SPUN])
+    first.save_pairs(tmp_path)
+    second = RepairModel.load(tmp_path)
+    assert second.learned_evidence().num_rows == 0  # loaded pairs are not this model's evidence
+    second.learn(["The minister intconcludes to attconclude the summit."])
+    rows = {(r["original"], r["substitute"]): r for r in second.learned_evidence().to_pylist()}
+    assert rows[("end", "conclude")]["examples"] == ["attconclude", "intconcludes"]
+    assert rows[("end", "conclude")]["occurrences"] == 2
+    assert second.learned_evidence().schema == pq.read_table(tmp_path / "repair_pairs.parquet").schema
+
+
+def test_merge_pairs_adds_batches_and_keeps_review_status(tmp_path):
+    from docclean.repair import merge_pairs
+
+    state, out = tmp_path / "state", tmp_path / "out"
+    # A person reviewed the archive's pairs: one approved (no thesaurus lists it), one rejected.
+    merge_pairs(None, [_batch_evidence(["The club intconcludes to rebuild; hugegest crowds came."])], state)
+    table = pq.read_table(state / "repair_pairs.parquet").to_pylist()
+    for row in table:
+        if (row["original"], row["substitute"]) == ("big", "huge"):
+            row["status"] = "rejected"
+    table.append({"original": "tell", "substitute": "blab", "distinct_words": 1, "occurrences": 1,
+                  "in_thesaurus": False, "status": "approved", "examples": ["inblabigence"]})
+    from docclean.repair import _write_pairs
+
+    _write_pairs(table, state)
+
+    batch_a = _batch_evidence(["The report said the minister attconcludeed the summit."])
+    batch_b = _batch_evidence(["Officials were spconcludeing more; the club intconcludes to stay."])
+    merge_pairs(state, [batch_a, batch_b], out)
+    merged = {(r["original"], r["substitute"]): r for r in pq.read_table(out / "repair_pairs.parquet").to_pylist()}
+    end = merged[("end", "conclude")]
+    assert set(end["examples"]) == {"intconcludes", "attconcludeed", "spconcludeing"}
+    assert end["distinct_words"] == 3 and end["occurrences"] == 4 and end["status"] == "auto"
+    assert merged[("big", "huge")]["status"] == "rejected"
+    assert merged[("tell", "blab")]["status"] == "approved"
+    assert not list(out.glob(".repair_pairs.*"))
+
+    # A later run loads the merged pairs: the approved pair repairs, the rejected one never does.
+    text = "The agency admitted its inblabigence had failed, and the hugegest protest followed."
+    assert all(r.original != "inblabigence" for r in _fresh_model().repair_text(text, "fix")[1])
+    later = RepairModel.load(out)
+    repaired, repairs = later.repair_text(text, "fix")
+    assert "intelligence had failed" in repaired
+    assert "hugegest" in repaired and all(r.original != "hugegest" for r in repairs)
+
+
+@pytest.mark.slow
+def test_pipeline_persists_evidence_of_every_batch(tmp_path):
+    from docclean import pipeline
+    from docclean.config import load_config
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.txt").write_text(SPUN, encoding="utf-8")
+    (inputs / "b.txt").write_text("The minister attconcludeed the summit and said the plan intconcludes to "
+                                  "cut costs by a third, though critics doubted it.\n", encoding="utf-8")
+    out = tmp_path / "archive"
+    pipeline.run(inputs, out, load_config(run={"batch_size": 1}))
+    rows = {(r["original"], r["substitute"]): r
+            for r in pq.read_table(out / "_state" / "repair_pairs.parquet").to_pylist()}
+    assert {"intconcludes", "attconcludeance", "spconcludeing", "attconcludeed"} <= set(rows[("end", "conclude")]["examples"])

@@ -1,0 +1,32 @@
+"""Language: deterministic langdetect on a bounded prefix; keep-list filtering to rejects."""
+
+from docclean.config import LanguageConfig
+from docclean.document import Document
+from docclean.language import detect, detect_language
+
+EN = "The council approved the new budget on Thursday after a long debate about school repairs and roads. " * 3
+FR = "Le conseil municipal a approuvé jeudi le nouveau budget après un long débat sur les écoles et les routes. " * 3
+
+
+def test_detects_and_is_deterministic():
+    cfg = LanguageConfig()
+    results = {detect_language(FR, cfg) for _ in range(20)}
+    assert len(results) == 1 and next(iter(results))[0] == "fr"
+    assert detect_language(EN, cfg)[0] == "en"
+
+
+def test_only_a_bounded_prefix_is_read():
+    cfg = LanguageConfig(prefix_chars=300)
+    assert detect_language(EN + FR * 50, cfg)[0] == "en"
+
+
+def test_too_little_text_is_undetermined():
+    assert detect_language("12 34 !!", LanguageConfig()) == ("und", 0.0)
+
+
+def test_keep_list_rejects_other_languages_with_reason():
+    doc = Document(doc_id="d", source_path="d.txt", source_sha256="", text=FR)
+    out, _ = detect(doc, LanguageConfig(keep=["en"]))
+    assert out.rejected and out.reject_reason == "language_filtered" and out.language == "fr"
+    kept, _ = detect(doc, LanguageConfig(keep=["fr", "en"]))
+    assert not kept.rejected and kept.language_score > 0.9
