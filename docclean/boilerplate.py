@@ -519,7 +519,8 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
         # an aggregator puts its own date above the original one: the date nearest the body wins
         meta["published"] = dates[-1][1]
     date_rows = {i for i, _ in dates}
-    for i in range(limit):
+    # bottom-up, so a masthead repeated above its publisher line ("Le Soir" / "Le Soir" / date) is seen too
+    for i in reversed(range(limit)):
         if i in rules or i in taken:
             continue
         line = lines[i]
@@ -604,8 +605,10 @@ def _join_fragments(lines: list[str], kept: list[int]) -> str:
 
 
 def strip_boilerplate(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edit]]:
-    if not config.enabled or doc.rejected or not doc.text.strip():
+    if not config.enabled or doc.rejected:
         return doc, []
+    if not doc.text.strip():  # blank lines only: nothing to judge, nothing to keep
+        return (doc.replace(text="") if doc.text else doc), []
     try:
         return _strip(doc, config)
     except Exception as exc:  # a cleaning bug must not lose the document

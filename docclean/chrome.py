@@ -90,9 +90,11 @@ _STATE_SCHEMA = _SCHEMA.append(pa.field("story", pa.uint64()))
 LINES_SCHEMA = _SCHEMA
 
 
-def line_keys(doc: Document, config: ChromeConfig) -> pa.Table:
+def line_keys(doc: Document, config: ChromeConfig | None = None) -> pa.Table:
     """The rows this document contributes to the run's line counts (an empty table when it has none):
-    one per distinct line that could be chrome or that identifies the story."""
+    one per distinct line that could be chrome or that identifies the story. Schema: ``LINES_SCHEMA``;
+    stage the table as it is, ``plan`` needs every column."""
+    config = config or ChromeConfig()
     if doc.rejected or not doc.text:
         return _SCHEMA.empty_table()
     site = site_key(doc)

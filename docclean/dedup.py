@@ -114,25 +114,31 @@ def _minhash(items: list[str], num_perm: int, seed: int) -> np.ndarray:
     return np.asarray(m.digest(), dtype=np.uint32)
 
 
-def body_words(text: str, min_line_words: int) -> list[str]:
-    """The words near-duplicate comparison looks at: those of lines with at least ``min_line_words``
-    words. Menus, headings, bylines, share buttons and other chrome the chrome step could not learn
-    are short lines; paragraphs are not. A text with too little left this way is taken whole."""
+def _line_words(text: str, min_line_words: int) -> tuple[list[str], list[str]]:
+    """(all words, the words near-duplicate comparison looks at): those of lines with at least
+    ``min_line_words`` words. Menus, headings, bylines, share buttons and other chrome the chrome step
+    could not learn are short lines; paragraphs are not. A text with too little left this way is
+    compared whole."""
+    normalized = unicodedata.normalize("NFKC", text).casefold()
     if min_line_words <= 1:
-        return words(text)
+        tokens = _WORD.findall(normalized)
+        return tokens, tokens
+    all_words: list[str] = []
     kept: list[str] = []
-    total = 0
-    for line in text.split("\n"):
-        line_words = words(line)
-        total += len(line_words)
+    for line in normalized.split("\n"):
+        line_words = _WORD.findall(line)
+        all_words.extend(line_words)
         if len(line_words) >= min_line_words:
             kept.extend(line_words)
-    return kept if len(kept) >= max(50, total // 3) else words(text)
+    return all_words, kept if len(kept) >= max(50, len(all_words) // 3) else all_words
+
+
+def body_words(text: str, min_line_words: int) -> list[str]:
+    return _line_words(text, min_line_words)[1]
 
 
 def fingerprint(text: str, config: DedupConfig) -> Fingerprint:
-    all_tokens = words(text)
-    tokens = body_words(text, config.min_line_words)
+    all_tokens, tokens = _line_words(text, config.min_line_words)
     n = config.shingle_words
     whole = _minhash(shingles(tokens, n), config.num_perm, config.seed)
     parts = [whole]

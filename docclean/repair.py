@@ -59,7 +59,9 @@ ENGLISH_SHARE = 0.6  # share of tokens that must be English words for the text t
 BIGRAM_FLOOR = 3_000_000  # below the smallest count the word-pair table keeps (6.4M)
 IDIOM_MIN_COUNT = 200_000_000  # "make sense" (2.1e8): only the strongest collocations count as idioms
 STRONG_DOC_REPAIRS = 3  # in-word repairs that mark a document as heavily spun
-MAX_READINGS_TO_LEARN = 2  # a damaged word with more readings than this vouches for none of them
+MAX_READINGS_TO_LEARN = 2  # a damaged word with more readings than this vouches for none of them (persisted)
+EM_ROUNDS = 4
+SOME_EVIDENCE = 0.5  # expected number of other damaged words a pair explains for it to count as seen
 
 _CHUNK = re.compile(r"\S+")
 _TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)*")
@@ -154,6 +156,9 @@ class RepairModel:
         self.excluded_pairs: frozenset[tuple[str, str]] = frozenset()  # for held-out evaluation only
         self._confirmed_by_substitute: dict[str, set[str]] = {}
         self._suspect_case: dict[str, list[int]] = {}  # suspect word -> [capitalized, lower-case] sightings
+        self._suspects: dict[str, list[_Candidate]] = {}  # every distinct suspect word learn() saw -> readings
+        self._soft: dict[tuple[str, str], float] = {}  # pair -> distinct damaged words it explains (expected)
+        self._soft_by_word: dict[str, dict[tuple[str, str], float]] = {}  # word -> pair -> its share of it
 
     # ---- loading -------------------------------------------------------------------------------------
     @classmethod
@@ -229,7 +234,9 @@ class RepairModel:
                     continue
                 case = self._suspect_case.setdefault(tok.lower, [0, 0])
                 case[0 if tok.text[:1].isupper() else 1] += 1
-                cands = [c for c in self._inword_candidates(tok.lower) if c.zipf >= 3.0]
+                if tok.lower not in self._suspects:
+                    self._suspects[tok.lower] = self._inword_candidates(tok.lower)
+                cands = [c for c in self._suspects[tok.lower] if c.zipf >= 3.0]
                 if len({c.repaired for c in cands}) > MAX_READINGS_TO_LEARN:
                     continue  # too many readings to vouch for any of them
                 for cand in cands:
@@ -243,6 +250,46 @@ class RepairModel:
                     mine.words.add(tok.lower)
                     mine.occurrences += 1
         self._index_confirmed()
+        self._estimate_pairs()
+
+    def _estimate_pairs(self) -> None:
+        """Share each suspect word among its readings, in proportion to word frequency and to how many
+        *other* suspect words the same substitution explains, and repeat (expectation-maximization): a
+        spinner uses one dictionary, so the right pair gathers the evidence of all its damaged words
+        (prepare -> train explains "prepareing", "prepareed", "prepareer"; prepare -> build only the first)."""
+        base: dict[tuple[str, str], float] = {}
+        for pair, ev in self.pairs.items():  # words persisted from earlier runs count in full
+            if ev.status != "rejected":
+                outside = len(ev.words.difference(self._suspects))
+                if outside:
+                    base[pair] = float(outside)
+        usable = {w: [c for c in cands if self._usable(c, w)] for w, cands in self._suspects.items()}
+        soft, by_word = dict(base), {}
+        for _ in range(EM_ROUNDS):
+            new = dict(base)
+            for word, cands in usable.items():
+                if not cands:
+                    continue
+                mine = by_word.get(word, {})
+                weights: dict[tuple[str, str], float] = {}
+                for c in cands:
+                    pair = (c.original, c.substitute)
+                    others = soft.get(pair, 0.0) - mine.get(pair, 0.0)
+                    weights[pair] = max(weights.get(pair, 0.0), 10 ** c.zipf * (1 + 4 * min(others, 5)))
+                total = sum(weights.values())
+                mine = by_word[word] = {pair: w / total for pair, w in weights.items()}
+                for pair, share in mine.items():
+                    new[pair] = new.get(pair, 0.0) + share
+            soft = new
+        self._soft, self._soft_by_word = soft, by_word
+
+    def _usable(self, c: "_Candidate", word: str) -> bool:
+        ev = self.pairs.get((c.original, c.substitute))
+        if ev is not None and ev.status == "rejected":
+            return False
+        if self._in_thesaurus(c.original, c.substitute) or (ev is not None and ev.status == "approved"):
+            return True
+        return ev is not None and len(ev.words - {word}) >= 2  # a pair no thesaurus knows needs the corpus
 
     # ---- repairing -----------------------------------------------------------------------------------
     def repair_text(self, text: str, mode: str = "fix", min_confidence: float = 0.9,
@@ -361,22 +408,30 @@ class RepairModel:
     def _has_learned(self, substitute: str) -> bool:
         return substitute in self._learned_by_substitute
 
-    def _evidence(self, cand: "_Candidate", word: str) -> tuple[int, str]:
-        ev = self.pairs.get((cand.original, cand.substitute))
-        if ev is None:
-            return 0, "auto"
-        return len(ev.words - {word}), ev.status
+    def _evidence(self, cand: "_Candidate", word: str) -> tuple[float, int, str]:
+        """(expected number of other suspect words the pair explains, other words that vouched for it
+        outright, review status)."""
+        pair = (cand.original, cand.substitute)
+        ev = self.pairs.get(pair)
+        hard = len(ev.words - {word}) if ev is not None else 0
+        if word in self._soft_by_word or not self._suspects:
+            soft = self._soft.get(pair, 0.0) - self._soft_by_word.get(word, {}).get(pair, 0.0)
+        else:  # a word learn() never saw: everything the corpus showed is other words' evidence
+            soft = self._soft.get(pair, 0.0)
+        if not self._suspects:  # nothing learned in this run: the persisted words are the evidence
+            soft = float(hard)
+        return max(0.0, soft), hard, ev.status if ev is not None else "auto"
 
     def _repair_inword(self, tok: Token, capitalized_only: bool = False, repeats: int = 1) -> Repair | None:
         """The most probable restored word; confidence is its share of the probability among readings
         (word frequency x corpus evidence), scaled by how plausible a spinner repair it is at all."""
         weights: dict[str, float] = {}
-        best: tuple[float, _Candidate, int] | None = None
+        best: tuple[float, _Candidate, float] | None = None
         for c in self._inword_candidates(tok.lower):
-            others, status = self._evidence(c, tok.lower)
+            others, vouched, status = self._evidence(c, tok.lower)
             if status == "rejected":
                 continue
-            if not self._in_thesaurus(c.original, c.substitute) and status != "approved" and others < 2:
+            if not self._in_thesaurus(c.original, c.substitute) and status != "approved" and vouched < 2:
                 continue  # a pair no thesaurus knows needs the corpus to vouch for it
             weight = 10 ** c.zipf * (1 + 4 * min(others, 5)) * (10 if status == "approved" else 1)
             if weight > weights.get(c.repaired, 0.0):
@@ -390,16 +445,16 @@ class RepairModel:
         plausibility = 0.93
         plausibility += 0.05 if cand.zipf >= 3.5 else 0.0
         plausibility += 0.03 if len(cand.substitute) >= 4 else 0.0
-        plausibility += 0.05 if others else 0.0
+        plausibility += 0.05 if others >= SOME_EVIDENCE else 0.0
         if tok.text[:1].isupper() and (not tok.sentence_start or capitalized_only):
             plausibility -= 0.2  # a name more likely than a damaged word
-        elif tok.text[:1].isupper() and not others:
+        elif tok.text[:1].isupper() and others < SOME_EVIDENCE:
             plausibility -= 0.12  # a capital at a line's start is a name or a heading as often as not
         if others < 2 and self._one_edit_from_word(tok.lower):
             plausibility -= 0.15  # a typo ("localy", "ppointment"); a spinner's damage is many edits away
         if others < 2 and self._word_formed(tok.lower):
             plausibility -= 0.15  # a regular coinage (stockouts, upcharged, explainability), not a slip
-        if not others and repeats >= 3:
+        if others < SOME_EVIDENCE and repeats >= 3:
             plausibility -= 0.1  # a term the text keeps using (rustc) more likely than a slip
         conf = max(0.0, min(0.99, share * plausibility))
         return Repair("spinner_inword", tok.text, _match_case(cand.repaired, tok.text), tok.start, round(conf, 3))

@@ -193,9 +193,12 @@ def test_page_chrome_around_an_article_goes():
 
 
 def test_empty_and_whitespace_documents_pass_through():
-    doc = Document(doc_id="e", source_path="e", source_sha256="", text="  \n\n ")
-    out, edits = strip_boilerplate(doc, BoilerplateConfig())
-    assert out is doc and edits == []
+    empty = Document(doc_id="e", source_path="e", source_sha256="", text="")
+    out, edits = strip_boilerplate(empty, BoilerplateConfig())
+    assert out is empty and edits == []
+    blank = Document(doc_id="e", source_path="e", source_sha256="", text="  \n\n ")
+    out, edits = strip_boilerplate(blank, BoilerplateConfig())
+    assert out.text == "" and edits == []  # later rejected as empty_after_cleaning
 
 
 def test_scores_are_probabilities_one_per_line():
