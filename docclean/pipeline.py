@@ -427,14 +427,31 @@ def _stage_b_files(work: Path) -> list[Path]:
 
 
 def make_text_fetcher(archive: Archive, work_dir: Path) -> Callable[[list[str]], dict[str, str]]:
-    """Cleaned texts by doc_id, from this run's staged batches and from the archive (for verification)."""
+    """Cleaned texts by doc_id, from this run's staged batches and from the archive (for verification).
+
+    Reads each file's doc_id column once, then only the row groups holding a wanted id."""
+    import numpy as np
+
+    index: dict[Path, tuple[pa.Array, np.ndarray]] = {}
+
+    def ids_of(path: Path) -> tuple[pa.Array, np.ndarray]:
+        if path not in index:
+            f = pq.ParquetFile(path)
+            ids = f.read(columns=["doc_id"]).column("doc_id").combine_chunks()
+            ends = np.cumsum([f.metadata.row_group(i).num_rows for i in range(f.num_row_groups)])
+            index[path] = (ids, ends)
+        return index[path]
 
     def fetch(doc_ids: list[str]) -> dict[str, str]:
         wanted = pa.array(sorted(set(doc_ids)), pa.string())
         out: dict[str, str] = {}
-        sources = [pq.ParquetFile(p) for p in _stage_b_files(work_dir)] + [pq.ParquetFile(p) for p in archive.files("documents")]
-        for f in sources:
-            t = f.read(columns=["doc_id", "text"])
+        for path in _stage_b_files(work_dir) + archive.files("documents"):
+            ids, ends = ids_of(path)
+            hits = np.flatnonzero(pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False))
+            if not len(hits):
+                continue
+            groups = sorted({int(g) for g in np.searchsorted(ends, hits, side="right")})
+            t = pq.ParquetFile(path).read_row_groups(groups, columns=["doc_id", "text"])
             t = t.filter(pc.is_in(t.column("doc_id"), value_set=wanted))
             out.update(zip(t.column("doc_id").to_pylist(), t.column("text").to_pylist()))
             if len(out) >= len(wanted):
@@ -544,6 +561,8 @@ def commit_run(archive: Archive, txn, work_dir: str | Path, report: RunReport, c
         for removed in kept.column("removed").to_pylist():
             for r in removed or ():
                 top_removed[(r["rule"], r["text"][:200])] += 1
+        if len(top_removed) > 20_000:  # bounded memory: unique removed lines grow with the run
+            top_removed = Counter(dict(top_removed.most_common(5_000)))
     for path in sorted(work.glob("rejects-*.parquet")):
         rejects = pq.read_table(path, schema=REJECTS_SCHEMA)
         txn.add("rejects", rejects)
@@ -606,6 +625,17 @@ def _apply_demotions(archive: Archive, txn, demotions: pa.Table, run_id: str) ->
         demoted = demoted.append_column("method", pa.array([r["method"] for r in info], pa.string()))
         txn.add("duplicates", demoted.cast(DUPLICATES_SCHEMA))
         moved += demoted.num_rows
+    # Earlier copies that pointed at a demoted document now point at the new kept copy.
+    new_for = {old: r["new_doc_id"] for old, r in rows.items()}
+    old_ids = pa.array(sorted(new_for), pa.string())
+    for path in archive.files("duplicates"):
+        table = pq.read_table(path, schema=DUPLICATES_SCHEMA)
+        pointing = pc.is_in(table.column("duplicate_of"), value_set=old_ids)
+        if pc.any(pointing).as_py():
+            repointed = [new_for.get(d, d) for d in table.column("duplicate_of").to_pylist()]
+            table = table.set_column(table.schema.get_field_index("duplicate_of"), "duplicate_of",
+                                     pa.array(repointed, pa.string()))
+            txn.replace_file(f"duplicates/{path.name}", table)
     return moved
 
 
@@ -649,7 +679,8 @@ def process_pool(workers: int):
 
     forkserver (spawn where it is missing), never fork: the caller may hold threads (Prefect's, a
     heartbeat) and forking those is unsafe. A batch runs in its worker's main thread, so the per-document
-    time limit (SIGALRM) holds there too. Each worker loads the stage tables once, on its first batch."""
+    time limit (SIGALRM) holds there too. Each worker loads the stage tables once, on its first batch.
+    As with any forkserver/spawn pool, a script calling this needs an ``if __name__ == "__main__":`` guard."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

@@ -61,7 +61,13 @@ IDIOM_MIN_COUNT = 200_000_000  # "make sense" (2.1e8): only the strongest colloc
 STRONG_DOC_REPAIRS = 3  # in-word repairs that mark a document as heavily spun
 MAX_READINGS_TO_LEARN = 2  # a damaged word with more readings than this vouches for none of them (persisted)
 EM_ROUNDS = 4
-SOME_EVIDENCE = 0.5  # expected number of other damaged words a pair explains for it to count as seen
+PRIOR_SMOOTHING = 0.3  # pseudo-count of every listed pair in P(original | substitute)
+TOPIC_WEIGHT = 3.0  # weight of each intact form of the original word seen in the same text
+TOPIC_MAX_FORMS = 3
+SOME_EVIDENCE = 0.5
+STRONG_EVIDENCE = 5.0
+CONFIRMED_WORDS = 2.0  # expected damaged words a pair must explain before whole words are checked for it
+SPIN_RATE = 0.1  # share of a confirmed pair's original words a spinner swaps: the prior odds of a swap  # expected number of other damaged words a pair explains for it to count as seen
 
 _CHUNK = re.compile(r"\S+")
 _TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)*")
@@ -159,6 +165,8 @@ class RepairModel:
         self._suspects: dict[str, list[_Candidate]] = {}  # every distinct suspect word learn() saw -> readings
         self._soft: dict[tuple[str, str], float] = {}  # pair -> distinct damaged words it explains (expected)
         self._soft_by_word: dict[str, dict[tuple[str, str], float]] = {}  # word -> pair -> its share of it
+        self._soft_totals: dict[str, float] = {}  # substitute -> sum of its pairs' soft evidence
+        self._originals_count: dict[str, int] = {}
 
     # ---- loading -------------------------------------------------------------------------------------
     @classmethod
@@ -213,6 +221,12 @@ class RepairModel:
             out = [o for o in out if (o, substitute) not in self.excluded_pairs]
         return out
 
+    def _n_originals(self, substitute: str) -> int:
+        n = self._originals_count.get(substitute)
+        if n is None:
+            n = self._originals_count[substitute] = len(self.originals_for(substitute))
+        return n
+
     def _in_thesaurus(self, original: str, substitute: str) -> bool:
         listed = self._synonyms.get(substitute)
         return bool(listed) and original in listed.split(",")
@@ -266,6 +280,7 @@ class RepairModel:
         usable = {w: [c for c in cands if self._usable(c, w)] for w, cands in self._suspects.items()}
         soft, by_word = dict(base), {}
         for _ in range(EM_ROUNDS):
+            totals = self._substitute_totals(soft)
             new = dict(base)
             for word, cands in usable.items():
                 if not cands:
@@ -274,14 +289,33 @@ class RepairModel:
                 weights: dict[tuple[str, str], float] = {}
                 for c in cands:
                     pair = (c.original, c.substitute)
-                    others = soft.get(pair, 0.0) - mine.get(pair, 0.0)
-                    weights[pair] = max(weights.get(pair, 0.0), 10 ** c.zipf * (1 + 4 * min(others, 5)))
+                    weights[pair] = max(weights.get(pair, 0.0), 10 ** c.zipf * self._pair_prior(pair, soft, totals, mine))
                 total = sum(weights.values())
                 mine = by_word[word] = {pair: w / total for pair, w in weights.items()}
                 for pair, share in mine.items():
                     new[pair] = new.get(pair, 0.0) + share
             soft = new
         self._soft, self._soft_by_word = soft, by_word
+        self._soft_totals = self._substitute_totals(soft)
+        for pair, n in soft.items():  # pairs the corpus shows inside several words vouch for whole words too
+            if n >= CONFIRMED_WORDS and self.pairs.get(pair, PairEvidence(set())).status != "rejected":
+                self._confirmed_by_substitute.setdefault(pair[1], set()).add(pair[0])
+
+    @staticmethod
+    def _substitute_totals(soft: dict[tuple[str, str], float]) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for (_, sub), n in soft.items():
+            totals[sub] += n
+        return totals
+
+    def _pair_prior(self, pair: tuple[str, str], soft: dict, totals: dict, mine: dict) -> float:
+        """P(original | substitute) from the other suspect words: a spinner's dictionary maps each
+        substitute back to one original, so the pair that explains most of them takes most of the mass."""
+        sub = pair[1]
+        n = max(0.0, soft.get(pair, 0.0) - mine.get(pair, 0.0))
+        total = max(0.0, totals.get(sub, 0.0) - sum(v for p, v in mine.items() if p[1] == sub))
+        k = max(1, self._n_originals(sub))
+        return (n + PRIOR_SMOOTHING) / (total + PRIOR_SMOOTHING * k) * k  # x k: 1 for every pair without evidence
 
     def _usable(self, c: "_Candidate", word: str) -> bool:
         ev = self.pairs.get((c.original, c.substitute))
@@ -305,11 +339,12 @@ class RepairModel:
         suspects = [t for t in tokens if self._damage_suspect(t) and self._line_is_english(text, t, tokens, line_verdicts)]
         lowercase_seen = {t.lower for t in suspects if not t.text[:1].isupper()}
         repeats = Counter(t.lower for t in suspects)
+        doc_words = sorted({t.lower for t in tokens if len(t.lower) >= 3}.difference(repeats)) if suspects else []
         for tok in suspects:
             # A form seen several times and never in lower case is a name (Tastewise), not a slip.
             capitalized_only = tok.lower not in lowercase_seen and (
                 self._capitalized_only(tok.lower) or repeats[tok.lower] > 1)
-            r = self._repair_inword(tok, capitalized_only, repeats[tok.lower])
+            r = self._repair_inword(tok, capitalized_only, repeats[tok.lower], doc_words)
             if r and r.confidence >= min_confidence:
                 repairs.append(r)
         if repairs and whole_words:  # the document shows the spinner's hand: whole words are worth a look too
@@ -422,7 +457,8 @@ class RepairModel:
             soft = float(hard)
         return max(0.0, soft), hard, ev.status if ev is not None else "auto"
 
-    def _repair_inword(self, tok: Token, capitalized_only: bool = False, repeats: int = 1) -> Repair | None:
+    def _repair_inword(self, tok: Token, capitalized_only: bool = False, repeats: int = 1,
+                       doc_words: list[str] = ()) -> Repair | None:
         """The most probable restored word; confidence is its share of the probability among readings
         (word frequency x corpus evidence), scaled by how plausible a spinner repair it is at all."""
         weights: dict[str, float] = {}
@@ -433,7 +469,9 @@ class RepairModel:
                 continue
             if not self._in_thesaurus(c.original, c.substitute) and status != "approved" and vouched < 2:
                 continue  # a pair no thesaurus knows needs the corpus to vouch for it
-            weight = 10 ** c.zipf * (1 + 4 * min(others, 5)) * (10 if status == "approved" else 1)
+            prior = self._pair_prior((c.original, c.substitute), self._soft, self._soft_totals,
+                                     self._soft_by_word.get(tok.lower, {})) if self._suspects else 1 + 4 * min(others, 5)
+            weight = 10 ** c.zipf * prior * (10 if status == "approved" else 1) * _topic_support(c, doc_words)
             if weight > weights.get(c.repaired, 0.0):
                 weights[c.repaired] = weight
                 if best is None or weight > best[0]:
@@ -447,7 +485,8 @@ class RepairModel:
         plausibility += 0.03 if len(cand.substitute) >= 4 else 0.0
         plausibility += 0.05 if others >= SOME_EVIDENCE else 0.0
         if tok.text[:1].isupper() and (not tok.sentence_start or capitalized_only):
-            plausibility -= 0.2  # a name more likely than a damaged word
+            # A name more likely than a damaged word, unless the substitution shows in many other words.
+            plausibility -= 0.2 if others < 2 else 0.1 if others < STRONG_EVIDENCE else 0.04
         elif tok.text[:1].isupper() and others < SOME_EVIDENCE:
             plausibility -= 0.12  # a capital at a line's start is a name or a heading as often as not
         if others < 2 and self._one_edit_from_word(tok.lower):
@@ -494,7 +533,7 @@ class RepairModel:
         unigram = math.log(self._freq.get(original, 1e-9) / self._freq.get(word, 1e-9))
         score = left + right - (unigram if prev and nxt else 0.0)
         return PhraseEvidence(
-            original, score, left, right,
+            original, score, left, right, unigram,
             confirmed=confirmed,
             noun_slot=noun_slot and original in self._nouns and bool(left_orig) and bool(right_orig),
             idiom=idiom and original in self._verbs and right_seen == 0 and (right_orig or 0) >= IDIOM_MIN_COUNT and left >= 2.5,
@@ -518,6 +557,7 @@ class PhraseEvidence:
     score: float  # log-odds from word pairs that the original stood here
     left: float
     right: float
+    unigram: float  # log(frequency of the original / frequency of the word seen)
     confirmed: bool  # the corpus shows this substitution inside other words
     noun_slot: bool  # "the necessary for": an adjective alone where a noun must stand
     idiom: bool  # "build sense": the pair never occurs, the original's is a top collocation
@@ -530,9 +570,26 @@ class PhraseEvidence:
             return 0.95
         if self.idiom:
             return 0.92
-        if self.confirmed and self.score >= 4.0:
-            return min(0.99, 0.8 + 0.03 * self.score)
+        if self.confirmed and self.left > 0 and self.right > 0:
+            # Prior odds that the original stood here (spin rate x how much commoner it is), times the
+            # likelihood ratio of both neighbours, is the odds of the swap.
+            odds = self.left + self.right + self.unigram + math.log(SPIN_RATE)
+            return min(0.99, 1 / (1 + math.exp(-odds)))
         return 0.0
+
+
+def _topic_support(cand: "_Candidate", doc_words: list[str]) -> float:
+    """A text keeps to its topic: the restored word, or other forms of the original word (invest:
+    investors, investment), standing intact elsewhere in the text make that reading likelier."""
+    if not doc_words:
+        return 1.0
+    i = bisect.bisect_left(doc_words, cand.original)
+    forms = 0
+    while i < len(doc_words) and doc_words[i].startswith(cand.original) and forms < TOPIC_MAX_FORMS:
+        forms += 1
+        i += 1
+    exact = cand.repaired in doc_words[bisect.bisect_left(doc_words, cand.repaired):][:1]
+    return 1.0 + TOPIC_WEIGHT * (forms + exact)
 
 
 def _contextual(word: str | None) -> str | None:

