@@ -570,11 +570,8 @@ class PhraseEvidence:
             return 0.95
         if self.idiom:
             return 0.92
-        if self.confirmed and self.left > 0 and self.right > 0:
-            # Prior odds that the original stood here (spin rate x how much commoner it is), times the
-            # likelihood ratio of both neighbours, is the odds of the swap.
-            odds = self.left + self.right + self.unigram + math.log(SPIN_RATE)
-            return min(0.99, 1 / (1 + math.exp(-odds)))
+        if self.confirmed and self.score >= 4.0:
+            return min(0.99, 0.8 + 0.03 * self.score)
         return 0.0
 
 

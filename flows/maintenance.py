@@ -109,6 +109,13 @@ def compact_archive(archive_root: str | Path, target_rows: int = 100_000, dry_ru
                     log(f"{name}: {stats.files_before} files -> {stats.files_after} ({stats.rows} rows)")
             if txn is not None:
                 txn.commit()
+            if not dry_run and archive.state_dir.is_dir():
+                # The learned state gains parts run by run (signatures, line counts): merge them too.
+                from docclean import chrome, dedup
+
+                dedup.compact(archive.state_dir)
+                chrome.compact(archive.state_dir)
+                log("state: dedup signatures and chrome line counts merged")
         except BaseException:
             if txn is not None:
                 txn.abort()
