@@ -22,9 +22,12 @@ already removed the page chrome, and the classifier is meant for raw scraped tex
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import operator
 import re
+from collections import Counter
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -214,37 +217,129 @@ class Lexicon:
         return sum(found) / len(found), min(found), max(found), len(found) / len(lower), known
 
 
-def _local_features(line: str, stop: frozenset[str], pattern_hit: bool, lexicon: Lexicon) -> list[float]:
-    low = line.lower()
-    lower = _WORD.findall(low)
-    lex = lexicon.line_stats(lower)
-    n = len(lower)
-    alpha = _ALPHA_WORD.findall(line)
-    n_alpha = len(alpha) or 1
-    letters = sum(map(len, alpha)) or 1
-    first = line[0]
-    return [
-        float(n),
-        math.log1p(n),
-        math.log1p(len(line)),
-        1.0 if _SENTENCE_END.search(line) else 0.0,
-        1.0 if line.endswith(":") else 0.0,
-        sum(map(stop.__contains__, lower)) / (n or 1),
-        sum(1 for w in alpha if w[0].isupper()) / n_alpha,
-        sum(map(str.isdigit, line)) / len(line),
-        sum(map(str.isupper, line)) / letters,
-        1.0 if first.islower() else 0.0,
-        1.0 if first in ",.;:!?)]}’”'\"-–—" else 0.0,
-        sum(map(_CHROME_WORDS.__contains__, lower)) / (n or 1),
-        1.0 if any(c in line for c in "|»›•·") else 0.0,
-        1.0 if "." in line and _DOMAIN.search(line) else 0.0,
-        1.0 if n <= 8 and parse_date(line) else 0.0,
-        (sum(map(len, lower)) / n) if n else 0.0,
-        line.count(",") / (n or 1),
-        1.0 if pattern_hit else 0.0,
-        1.0 if low.strip(" .:|»›") in _NAV_WORDS else 0.0,
-        *lex,
-    ]
+# Whole-page tokenizers: the lines joined with "\n", which no token crosses, so one regex pass gives every
+# line's tokens with the newlines as separators (a per-line loop of small calls cost ten times more).
+_WORD_OR_NEWLINE = re.compile(r"\w+|\n")
+_ALPHA_OR_NEWLINE = re.compile(r"[^\W\d_]+|\n")
+_NON_WORD_RUN = re.compile(r"[^\w\n]+")
+_SENTENCE_END_EACH = re.compile(_SENTENCE_END.pattern, re.M)
+_FIRST_CHAR = operator.itemgetter(0)
+_LEADING_PUNCT = frozenset(",.;:!?)]}’”'\"-–—")
+_SEPARATORS = "|»›•·"
+_NAV_STRIP = operator.methodcaller("strip", " .:|»›")
+_ENDS_COLON = operator.methodcaller("endswith", ":")
+
+
+@lru_cache(maxsize=1)
+def _char_classes() -> tuple[np.ndarray, np.ndarray]:
+    """str.isdigit / str.isupper of every BMP code point, as lookup tables (astral ones are asked directly)."""
+    bmp = [chr(c) for c in range(0x10000)]
+    return (np.fromiter(map(str.isdigit, bmp), dtype=bool, count=0x10000),
+            np.fromiter(map(str.isupper, bmp), dtype=bool, count=0x10000))
+
+
+def _chars_per_line(text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Digits, upper-case letters, commas and separator characters in each line of ``text``."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    is_digit, is_upper = _char_classes()
+    bmp = np.minimum(codes, 0xFFFF)
+    digit, upper = is_digit[bmp], is_upper[bmp]
+    for i in np.flatnonzero(codes > 0xFFFF):
+        char = text[i]
+        digit[i], upper[i] = char.isdigit(), char.isupper()
+    comma = codes == ord(",")
+    separator = np.isin(codes, [ord(c) for c in _SEPARATORS])
+    return tuple(np.add.reduceat(flags.astype(np.int64), starts) for flags in (digit, upper, comma, separator))
+
+
+def _tokens_per_line(tokens: list[str], m: int) -> tuple[np.ndarray, np.ndarray]:
+    """For a token list with "\n" between lines: which tokens are words, and the line of each token."""
+    newline = np.fromiter(map("\n".__eq__, tokens), dtype=bool, count=len(tokens))
+    return ~newline, np.cumsum(newline)
+
+
+def _count(line_of: np.ndarray, m: int, weights: np.ndarray | None = None) -> np.ndarray:
+    return np.bincount(line_of, weights=weights, minlength=m)[:m]
+
+
+def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bool], lexicon: Lexicon) -> dict:
+    """The features of each line on its own, as columns. Lines are non-empty and hold no newline."""
+    m = len(lines)
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=m)
+    starts = np.concatenate([[0], np.cumsum(lengths[:-1] + 1)]).astype(np.int64)
+    text = "\n".join(lines)
+    lows = list(map(str.lower, lines))
+    low_text = "\n".join(lows)
+
+    tokens = _WORD_OR_NEWLINE.findall(low_text)
+    is_word, line_of = _tokens_per_line(tokens, m)
+    word_line = line_of[is_word]
+    n = _count(word_line, m)
+    n_or_1 = np.maximum(n, 1)
+    stop_flags = np.fromiter(map(stop.__contains__, tokens), dtype=bool, count=len(tokens))
+    chrome_flags = np.fromiter(map(_CHROME_WORDS.__contains__, tokens), dtype=bool, count=len(tokens))
+    token_len = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    letters_in_words = _count(word_line, m, token_len[is_word].astype(float))
+
+    lex_value = np.fromiter(map(lexicon.words.get, tokens, itertools.repeat(math.nan)), dtype=float, count=len(tokens))
+    found = ~np.isnan(lex_value)
+    found_line, found_value = line_of[found], lex_value[found]
+    n_found = _count(found_line, m)
+    has_found = n_found > 0
+    lex_sum = _count(found_line, m, found_value)  # in line order, as a left-to-right sum
+    lex_min, lex_max = np.full(m, math.inf), np.full(m, -math.inf)
+    np.minimum.at(lex_min, found_line, found_value)
+    np.maximum.at(lex_max, found_line, found_value)
+    word_lines = map(str.strip, _NON_WORD_RUN.sub(" ", low_text).split("\n"))  # each line's words, space-joined
+    known = np.fromiter(map(lexicon.lines.__contains__, word_lines), dtype=float, count=m)
+    lex = np.column_stack([
+        np.where(has_found, lex_sum / np.maximum(n_found, 1), 0.0), np.where(has_found, lex_min, 0.0),
+        np.where(has_found, lex_max, 0.0), np.where(has_found, n_found / n_or_1, 0.0), known,
+    ])
+
+    alpha = _ALPHA_OR_NEWLINE.findall(text)
+    is_alpha, alpha_line_of = _tokens_per_line(alpha, m)
+    alpha_line = alpha_line_of[is_alpha]
+    n_alpha = np.maximum(_count(alpha_line, m), 1)
+    alpha_len = np.fromiter(map(len, alpha), dtype=float, count=len(alpha))[is_alpha]
+    letters = _count(alpha_line, m, alpha_len)
+    letters = np.where(letters == 0, 1.0, letters)
+    titlecase = np.fromiter(map(str.isupper, map(_FIRST_CHAR, alpha)), dtype=bool, count=len(alpha))
+    n_titlecase = _count(alpha_line_of[titlecase & is_alpha], m)
+
+    digits, uppers, commas, separators = _chars_per_line(text, starts)
+    line_index = np.arange(m)
+    ends_sentence = np.zeros(m)
+    ends_sentence[np.searchsorted(starts, [h.start() for h in _SENTENCE_END_EACH.finditer(text)], "right") - 1] = 1.0
+    has_domain = np.zeros(m)
+    has_domain[np.searchsorted(starts, [h.start() for h in _DOMAIN.finditer(text)], "right") - 1] = 1.0
+    is_date = np.zeros(m)
+    for i in np.flatnonzero((n <= 8) & (digits >= 4)):  # every date form has a four-digit year
+        is_date[i] = 1.0 if parse_date(lines[i]) else 0.0
+    firsts = list(map(_FIRST_CHAR, lines))
+    n_list = n.tolist()
+    return {
+        "n_words": n.astype(float),
+        "log_words": np.fromiter(map(math.log1p, n_list), dtype=float, count=m),
+        "log_chars": np.fromiter(map(math.log1p, lengths.tolist()), dtype=float, count=m),
+        "ends_sentence": ends_sentence,
+        "ends_colon": np.fromiter(map(_ENDS_COLON, lines), dtype=float, count=m),
+        "stop_ratio": _count(line_of[stop_flags & is_word], m) / n_or_1,
+        "title_ratio": n_titlecase / n_alpha,
+        "digit_ratio": digits / lengths,
+        "upper_ratio": uppers / letters,
+        "starts_lower": np.fromiter(map(str.islower, firsts), dtype=float, count=m),
+        "starts_punct": np.fromiter(map(_LEADING_PUNCT.__contains__, firsts), dtype=float, count=m),
+        "chrome_ratio": _count(line_of[chrome_flags & is_word], m) / n_or_1,
+        "has_separator": (separators > 0).astype(float),
+        "has_domain": has_domain,
+        "is_date": is_date,
+        "mean_word_len": np.where(n > 0, letters_in_words / n_or_1, 0.0),
+        "comma_rate": commas / n_or_1,
+        "pattern_hit": np.array(pattern_hits, dtype=float).reshape(m),
+        "nav_word": np.fromiter(map(_NAV_WORDS.__contains__, map(_NAV_STRIP, lows)), dtype=float, count=m),
+        "lex": lex,
+    }
 
 
 def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits: list[bool] | None = None) -> np.ndarray:
@@ -256,14 +351,12 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
         model = _model()
         lexicon = model["lexicon"] if model else Lexicon()
     m = len(lines)
-    local = [_local_features(line, stop, hit, lexicon) for line, hit in zip(lines, pattern_hits)]
-    lex = np.array([row[19:] for row in local], dtype=float).reshape(m, 5)
-    local = [row[:19] for row in local]
-    (n_words, log_words, log_chars, ends_sentence, ends_colon, stop_ratio, title_ratio, digit_ratio, upper_ratio,
-     starts_lower, starts_punct, chrome_ratio, has_sep, has_domain, is_date, mean_wlen, comma_rate, pattern_hit,
-     nav_word) = map(list, zip(*local)) if local else ([],) * 19
-    words = np.array(n_words, dtype=float)
-    sentence = np.array(ends_sentence)
+    if not m:
+        return np.zeros((0, len(FEATURE_NAMES)))
+    c = _local_columns(lines, stop, pattern_hits, lexicon)
+    lex = c["lex"]
+    words = c["n_words"]
+    sentence = c["ends_sentence"]
     prose = ((words >= 10) & (sentence > 0)) | (words >= 25)
     mass = np.where(prose, words, 0.0)
     total = mass.sum() or 1.0
@@ -273,9 +366,7 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
     prose_idx = np.flatnonzero(prose)
     first_prose = prose_idx[0] if len(prose_idx) else m
     last_prose = prose_idx[-1] if len(prose_idx) else -1
-    counts: dict[str, int] = {}
-    for line in lines:
-        counts[line] = counts.get(line, 0) + 1
+    counts = Counter(lines)
 
     def window_sum(arr: np.ndarray, k: int) -> np.ndarray:
         c = np.concatenate([[0.0], np.cumsum(arr)])
@@ -300,22 +391,22 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
             out[:k] = arr[-k:] if m > -k else out[:k]
         return out
 
-    lw = np.array(log_words)
-    st = np.array(stop_ratio)
-    sl = np.array(starts_lower)
+    lw = c["log_words"]
+    st = c["stop_ratio"]
+    sl = c["starts_lower"]
     prev_open = shift(1.0 - sentence, 1) * shift(lw, 1)  # previous line stops mid-sentence
-    joins = np.clip(shift(1.0 - sentence, 1) * (sl + np.array(starts_punct)), 0, 1)
+    joins = np.clip(shift(1.0 - sentence, 1) * (sl + c["starts_punct"]), 0, 1)
     idx = np.arange(m)
     cols = [
-        np.ones(m), lw, np.array(log_chars), sentence, np.array(ends_colon), st, np.array(title_ratio),
-        np.array(digit_ratio), np.array(upper_ratio), sl, np.array(starts_punct), np.array(chrome_ratio),
-        np.array(has_sep), np.array(has_domain), np.array(is_date),
+        np.ones(m), lw, c["log_chars"], sentence, c["ends_colon"], st, c["title_ratio"],
+        c["digit_ratio"], c["upper_ratio"], sl, c["starts_punct"], c["chrome_ratio"],
+        c["has_separator"], c["has_domain"], c["is_date"],
         np.log1p(np.array([counts[line] - 1 for line in lines], dtype=float)),
-        idx / max(m - 1, 1), np.array(comma_rate), np.array(mean_wlen) / 10, (words <= 2).astype(float),
+        idx / max(m - 1, 1), c["comma_rate"], c["mean_word_len"] / 10, (words <= 2).astype(float),
         mass_before, mass_after, (idx < first_prose).astype(float), (idx > last_prose).astype(float),
         win1, win3, win10, win3p, win10p,
         shift(lw, 1), shift(sentence, 1), shift(st, 1), shift(lw, -1), shift(sentence, -1), shift(st, -1),
-        shift(sl, -1), prev_open, joins, np.array(pattern_hit), np.array(nav_word),
+        shift(sl, -1), prev_open, joins, c["pattern_hit"], c["nav_word"],
         (words > 8).astype(float), (words > 20).astype(float), np.full(m, math.log1p(m)) / 8,
     ]
     lex_mean = lex[:, 0]
@@ -379,7 +470,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class _Stage:
-    """One pass of the line model: a logistic regression or a tree ensemble, evaluated with numpy."""
+    """One pass of the line model: a logistic regression or a tree ensemble, evaluated with numpy.
+
+    The trees are packed as perfect binary trees in heap order (a leaf above the last level fills both of
+    its subtrees), so one walk over [lines x trees] needs only flat ``take`` gathers: about twice as fast as
+    following the trained node arrays, with the same leaves and the same sums."""
 
     def __init__(self, spec: dict):
         self.kind = spec["kind"]
@@ -387,28 +482,50 @@ class _Stage:
             self.weights = np.array(spec["weights"])
             return
         self.bias = float(spec["bias"])
-        self.feature = np.array(spec["feature"], dtype=np.int64)
-        self.threshold = np.array(spec["threshold"])
-        self.left = np.array(spec["left"], dtype=np.int64)
-        self.right = np.array(spec["right"], dtype=np.int64)
-        self.value = np.array(spec["value"])
-        self.roots = np.array(spec["roots"], dtype=np.int64)
-        self.depth = int(spec["depth"])
-        leaf = self.left < 0
-        # leaves point at themselves, so every row walks the same number of steps
-        self.left = np.where(leaf, np.arange(len(leaf)), self.left)
-        self.right = np.where(leaf, np.arange(len(leaf)), self.right)
-        self.feature = np.where(leaf, 0, self.feature)
+        self.depth = depth = int(spec["depth"])
+        feature, threshold, value = spec["feature"], spec["threshold"], spec["value"]
+        left, right, roots = spec["left"], spec["right"], spec["roots"]
+        n_inner, n_leaves, n_trees = 2**depth - 1, 2**depth, len(roots)
+        self.n_trees = n_trees
+        heap_feature = np.zeros((n_trees, n_inner), dtype=np.intp)
+        heap_threshold = np.full((n_trees, n_inner), np.inf)
+        heap_value = np.zeros((n_trees, n_leaves))
+        for tree, root in enumerate(roots):
+            stack = [(0, 0, root)]  # (heap position, level, trained node)
+            while stack:
+                pos, level, node = stack.pop()
+                if level == depth:  # rows stop here after ``depth`` steps, leaf or not
+                    heap_value[tree, pos - n_inner] = value[node]
+                elif left[node] < 0:
+                    stack += [(2 * pos + 1, level + 1, node), (2 * pos + 2, level + 1, node)]
+                else:
+                    heap_feature[tree, pos] = feature[node]
+                    heap_threshold[tree, pos] = threshold[node]
+                    stack += [(2 * pos + 1, level + 1, left[node]), (2 * pos + 2, level + 1, right[node])]
+        self.feature = heap_feature.ravel()
+        self.threshold = heap_threshold.ravel()
+        self.value = heap_value.ravel()
+        self.root_feature = heap_feature[:, 0].copy()
+        self.root_threshold = heap_threshold[:, 0].copy()
+        self.tree_base = (np.arange(n_trees) * n_inner)[None, :]
+        self.leaf_base = (np.arange(n_trees) * n_leaves - n_inner)[None, :]
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "logistic":
             return x @ self.weights
-        node = np.broadcast_to(self.roots, (len(x), len(self.roots)))
-        rows = np.arange(len(x))[:, None]
-        for _ in range(self.depth):
-            go_left = x[rows, self.feature[node]] <= self.threshold[node]
-            node = np.where(go_left, self.left[node], self.right[node])
-        return self.value[node].sum(axis=1) + self.bias
+        m = len(x)
+        by_feature = np.ascontiguousarray(x.T).ravel()  # x[row, f] is by_feature[f * m + row]
+        rows = np.arange(m)[:, None]
+        feature_offset = self.feature * m
+        goes_left = x[:, self.root_feature] <= self.root_threshold
+        pos = 2 - goes_left.astype(np.intp)  # heap position: left child 2k+1, right child 2k+2
+        for _ in range(1, self.depth):
+            node = pos + self.tree_base
+            goes_left = by_feature.take(feature_offset.take(node) + rows) <= self.threshold.take(node)
+            pos *= 2
+            pos += 2
+            pos -= goes_left
+        return self.value.take(pos + self.leaf_base).sum(axis=1) + self.bias
 
 
 @lru_cache(maxsize=1)

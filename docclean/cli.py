@@ -24,10 +24,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         report = pipeline.run(args.raw, args.out, config, log=lambda m: print(m, file=sys.stderr))
     else:
+        ready = lambda: None  # noqa: E731
         if not args.ephemeral:
             from flows import server
 
-            server.ensure_server(log=lambda m: print(m, file=sys.stderr))
+            # A new local API boots while this process imports Prefect and the stages (saves seconds cold).
+            _, ready = server.ensure_server(log=lambda m: print(m, file=sys.stderr), wait=False)
+        else:  # Prefect reads its settings at import: set this first
+            os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        from flows.clean import clean_flow
+        from . import boilerplate, chrome, dedup, extract, read, repair  # noqa: F401  (warm, same reason)
+
+        ready()
+        if not args.ephemeral:
             if args.cluster:
                 from flows import dask as dask_support
 
@@ -36,8 +45,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 except dask_support.ClusterSetupError as exc:
                     print(exc, file=sys.stderr)
                     return 2
-        else:
-            os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         stop = threading.Event()
         if not args.ephemeral and "PREFECT_API_URL" in os.environ:
             from flows import server
@@ -47,8 +54,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     server.touch()
 
             threading.Thread(target=heartbeat, daemon=True).start()
-        from flows.clean import clean_flow
-
         try:
             result = clean_flow(input=str(args.raw), output=str(args.out), config_path=args.config,
                                 cluster=args.cluster)

@@ -67,6 +67,7 @@ TOPIC_MAX_FORMS = 3
 SOME_EVIDENCE = 0.5
 STRONG_EVIDENCE = 5.0
 CONFIRMED_WORDS = 2.0  # expected damaged words a pair must explain before whole words are checked for it
+SWAP_ODDS_OFFSET = 3.0  # calibrated on the train split: log-odds 6 -> confidence 0.95
 SPIN_RATE = 0.1  # share of a confirmed pair's original words a spinner swaps: the prior odds of a swap  # expected number of other damaged words a pair explains for it to count as seen
 
 _CHUNK = re.compile(r"\S+")
@@ -513,8 +514,8 @@ class RepairModel:
         originals = self.originals_for(word) if (noun_slot or idiom) else list(confirmed)
         best: PhraseEvidence | None = None
         for original in originals:
-            if original in FUNCTION_WORDS or self.zipf(original) < 3.0:
-                continue
+            if (original in FUNCTION_WORDS and original not in confirmed) or self.zipf(original) < 3.0:
+                continue  # a function word is only restored where the corpus shows the spinner swapping it
             ev = self._phrase_evidence(word, prev, nxt, original, noun_slot, idiom, original in confirmed)
             if ev.confidence > 0 and (best is None or ev.confidence > best.confidence):
                 best = ev
@@ -570,8 +571,13 @@ class PhraseEvidence:
             return 0.95
         if self.idiom:
             return 0.92
-        if self.confirmed and self.score >= 4.0:
-            return min(0.99, 0.8 + 0.03 * self.score)
+        if self.confirmed:
+            # Prior odds that a spinner swapped the original here (its swap rate x how much commoner the
+            # original is) times the neighbours' likelihood ratio; the old rule is the neighbours alone.
+            odds = self.left + self.right + self.unigram + math.log(SPIN_RATE)
+            by_odds = 1 / (1 + math.exp(SWAP_ODDS_OFFSET - odds))
+            by_context = min(0.99, 0.8 + 0.03 * self.score) if self.score >= 4.0 else 0.0
+            return min(0.99, max(by_odds, by_context))
         return 0.0
 
 

@@ -64,7 +64,12 @@ def report_markdown(report: pipeline.RunReport) -> str:
         f"Accounting: inputs = documents + duplicates + rejects + already archived: **{'balanced' if report.balanced else 'NOT BALANCED'}**. "
         f"Truncated (paywall) documents: {report.truncated}.",
         "",
+        f"Full report with charts: `{report.archive}/reports/{report.run_id}.html`",
+        "",
     ]
+    if report.entries_not_documents:
+        lines += ["Container entries that are not documents (not counted as inputs): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(report.entries_not_documents.items())), ""]
     if report.removals_by_rule:
         lines += ["## Edits by rule", "", "| rule | count |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(report.removals_by_rule.items(), key=lambda kv: -kv[1])]

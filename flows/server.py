@@ -104,47 +104,72 @@ def configured_api_url() -> str | None:
     return profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL") or None
 
 
-def ensure_server(idle_timeout: float = DEFAULT_IDLE_TIMEOUT, log=print) -> str:
-    """The API URL to use: the configured one if any, else a running local server, else a new one."""
+def ensure_server(idle_timeout: float = DEFAULT_IDLE_TIMEOUT, log=print, wait: bool = True):
+    """The API URL to use: the configured one if any, else a running local server, else a new one.
+
+    With ``wait=False`` it returns ``(url, ready)`` as soon as a new server is launched, with
+    PREFECT_API_URL already set, so the caller can import Prefect and its flow while the server boots;
+    ``ready()`` then waits until it answers. Either way two runs starting at once share one server."""
+    ready = lambda: None  # noqa: E731
     configured = configured_api_url()
     if configured:
-        return configured
+        return configured if wait else (configured, ready)
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
-    with open(home / "docclean-server.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs starting at once share one server
-        state = read_state()
-        if state is None:
-            state = _start(idle_timeout, log)
+    lock = open(home / "docclean-server.lock", "a+")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    state = read_state()
+    if state is None:
+        proc, url = _launch(idle_timeout, log)
+
+        def ready() -> None:
+            try:
+                _wait_until_healthy(proc, url)
+            finally:
+                lock.close()
+    else:
+        url = state["url"]
+        lock.close()
     touch()
-    os.environ["PREFECT_API_URL"] = state["url"]
-    return state["url"]
+    os.environ["PREFECT_API_URL"] = url
+    if wait:
+        ready()
+        return url
+    return url, ready
 
 
-def _start(idle_timeout: float, log) -> dict:
+def _launch(idle_timeout: float, log) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
-    log_path = prefect_home() / "docclean-server.log"
     log(f"starting a local Prefect API on {url} (reused by later runs; stops after {idle_timeout:.0f} s idle)")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(SERVER_ENV)
-    with open(log_path, "ab") as out:
+    with open(_log_path(), "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "flows.server", "serve", "--port", str(port), "--idle-timeout", str(idle_timeout)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True,
             cwd=str(Path(__file__).resolve().parent.parent),
         )
+    return proc, url
+
+
+def _log_path() -> Path:
+    return prefect_home() / "docclean-server.log"
+
+
+def _wait_until_healthy(proc: subprocess.Popen, url: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the local Prefect API exited with code {proc.returncode}; see {log_path}")
+            raise RuntimeError(f"the local Prefect API exited with code {proc.returncode}; see {_log_path()}")
         if _healthy(url, timeout=1.0):
-            state = {"pid": proc.pid, "port": port, "url": url, "started_at": time.time()}
+            state = {"pid": proc.pid, "port": int(url.rsplit(":", 1)[1].split("/")[0]), "url": url,
+                     "started_at": time.time()}
             _state_file().write_text(json.dumps(state))
-            return state
+            return
         time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"the local Prefect API did not answer within {STARTUP_TIMEOUT:.0f} s; see {log_path}")
+    raise RuntimeError(f"the local Prefect API did not answer within {STARTUP_TIMEOUT:.0f} s; see {_log_path()}")
 
 
 def stop() -> bool:
