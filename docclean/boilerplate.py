@@ -221,8 +221,9 @@ class Lexicon:
 # line's tokens with the newlines as separators (a per-line loop of small calls cost ten times more).
 _WORD_OR_NEWLINE = re.compile(r"\w+|\n")
 _ALPHA_OR_NEWLINE = re.compile(r"[^\W\d_]+|\n")
-_NON_WORD_RUN = re.compile(r"[^\w\n]+")
 _SENTENCE_END_EACH = re.compile(_SENTENCE_END.pattern, re.M)
+# the tail of _DOMAIN alone: a cheap scan for the few lines worth the full (backtracking) pattern
+_TOP_LEVEL_DOMAIN = re.compile(r"\.(?:com|net|org|co\.uk|fr|de|io|info|news|tv|eu|gov|edu)\b", re.I)
 _FIRST_CHAR = operator.itemgetter(0)
 _LEADING_PUNCT = frozenset(",.;:!?)]}’”'\"-–—")
 _SEPARATORS = "|»›•·"
@@ -252,7 +253,7 @@ def _chars_per_line(text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return tuple(np.add.reduceat(flags.astype(np.int64), starts) for flags in (digit, upper, comma, separator))
 
 
-def _tokens_per_line(tokens: list[str], m: int) -> tuple[np.ndarray, np.ndarray]:
+def _tokens_per_line(tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """For a token list with "\n" between lines: which tokens are words, and the line of each token."""
     newline = np.fromiter(map("\n".__eq__, tokens), dtype=bool, count=len(tokens))
     return ~newline, np.cumsum(newline)
@@ -272,7 +273,7 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
     low_text = "\n".join(lows)
 
     tokens = _WORD_OR_NEWLINE.findall(low_text)
-    is_word, line_of = _tokens_per_line(tokens, m)
+    is_word, line_of = _tokens_per_line(tokens)
     word_line = line_of[is_word]
     n = _count(word_line, m)
     n_or_1 = np.maximum(n, 1)
@@ -290,7 +291,7 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
     lex_min, lex_max = np.full(m, math.inf), np.full(m, -math.inf)
     np.minimum.at(lex_min, found_line, found_value)
     np.maximum.at(lex_max, found_line, found_value)
-    word_lines = map(str.strip, _NON_WORD_RUN.sub(" ", low_text).split("\n"))  # each line's words, space-joined
+    word_lines = map(str.strip, " ".join(tokens).split("\n"))  # each line's words, space-joined
     known = np.fromiter(map(lexicon.lines.__contains__, word_lines), dtype=float, count=m)
     lex = np.column_stack([
         np.where(has_found, lex_sum / np.maximum(n_found, 1), 0.0), np.where(has_found, lex_min, 0.0),
@@ -298,7 +299,7 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
     ])
 
     alpha = _ALPHA_OR_NEWLINE.findall(text)
-    is_alpha, alpha_line_of = _tokens_per_line(alpha, m)
+    is_alpha, alpha_line_of = _tokens_per_line(alpha)
     alpha_line = alpha_line_of[is_alpha]
     n_alpha = np.maximum(_count(alpha_line, m), 1)
     alpha_len = np.fromiter(map(len, alpha), dtype=float, count=len(alpha))[is_alpha]
@@ -312,7 +313,8 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
     ends_sentence = np.zeros(m)
     ends_sentence[np.searchsorted(starts, [h.start() for h in _SENTENCE_END_EACH.finditer(text)], "right") - 1] = 1.0
     has_domain = np.zeros(m)
-    has_domain[np.searchsorted(starts, [h.start() for h in _DOMAIN.finditer(text)], "right") - 1] = 1.0
+    for i in set(np.searchsorted(starts, [h.start() for h in _TOP_LEVEL_DOMAIN.finditer(text)], "right") - 1):
+        has_domain[i] = 1.0 if _DOMAIN.search(lines[i]) else 0.0
     is_date = np.zeros(m)
     for i in np.flatnonzero((n <= 8) & (digits >= 4)):  # every date form has a four-digit year
         is_date[i] = 1.0 if parse_date(lines[i]) else 0.0
@@ -412,7 +414,7 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
     lex_mean = lex[:, 0]
     cols += [lex_mean, lex[:, 1], lex[:, 2], lex[:, 3], lex[:, 4], shift(lex_mean, 1), shift(lex_mean, -1),
              window_sum(lex_mean, 3) / 6, *_run_features(prose)]
-    return np.column_stack(cols) if m else np.zeros((0, len(FEATURE_NAMES)))
+    return np.column_stack(cols)
 
 
 def _run_features(prose: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -473,7 +475,7 @@ class _Stage:
     """One pass of the line model: a logistic regression or a tree ensemble, evaluated with numpy.
 
     The trees are packed as perfect binary trees in heap order (a leaf above the last level fills both of
-    its subtrees), so one walk over [lines x trees] needs only flat ``take`` gathers: about twice as fast as
+    its subtrees), so one walk over [trees x lines] needs only flat ``take`` gathers: about twice as fast as
     following the trained node arrays, with the same leaves and the same sums."""
 
     def __init__(self, spec: dict):
@@ -507,25 +509,28 @@ class _Stage:
         self.value = heap_value.ravel()
         self.root_feature = heap_feature[:, 0].copy()
         self.root_threshold = heap_threshold[:, 0].copy()
-        self.tree_base = (np.arange(n_trees) * n_inner)[None, :]
-        self.leaf_base = (np.arange(n_trees) * n_leaves - n_inner)[None, :]
+        self.tree_base = (np.arange(n_trees) * n_inner)[:, None]
+        self.leaf_base = (np.arange(n_trees) * n_leaves - n_inner)[:, None]
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "logistic":
             return x @ self.weights
         m = len(x)
-        by_feature = np.ascontiguousarray(x.T).ravel()  # x[row, f] is by_feature[f * m + row]
-        rows = np.arange(m)[:, None]
+        by_feature = np.ascontiguousarray(x.T)  # [features x lines]: a tree's rows mostly read one feature
+        flat = by_feature.ravel()
+        rows = np.arange(m)[None, :]
         feature_offset = self.feature * m
-        goes_left = x[:, self.root_feature] <= self.root_threshold
-        pos = 2 - goes_left.astype(np.intp)  # heap position: left child 2k+1, right child 2k+2
+        goes_left = by_feature[self.root_feature] <= self.root_threshold[:, None]
+        pos = 2 - goes_left.astype(np.intp)  # [trees x lines] heap position: left child 2k+1, right 2k+2
         for _ in range(1, self.depth):
             node = pos + self.tree_base
-            goes_left = by_feature.take(feature_offset.take(node) + rows) <= self.threshold.take(node)
+            goes_left = flat.take(feature_offset.take(node) + rows) <= self.threshold.take(node)
             pos *= 2
             pos += 2
             pos -= goes_left
-        return self.value.take(pos + self.leaf_base).sum(axis=1) + self.bias
+        leaves = self.value.take(pos + self.leaf_base)
+        # summed along each line's trees in order, as the trained evaluation did
+        return np.ascontiguousarray(leaves.T).sum(axis=1) + self.bias
 
 
 @lru_cache(maxsize=1)
@@ -598,13 +603,66 @@ def _pattern_rule(line: str, n_words: int | None = None) -> str | None:
     return None
 
 
-def _is_prose(line: str) -> bool:
-    n = len(_WORD.findall(line))
+# Every gate word of _PATTERN_GATE, to find in one pass the lines a gated rule could match.
+_GATE_WORDS = re.compile(
+    "sponsor|paid|partner|promoted|subscri|log|sign|member|cookie|continuing|consent|preferences|newsletter"
+    "|inbox|mail|thank|©|\\(c\\)|copyright|reserved")
+_SMALL_TEXT = 4000
+_NAV_LINE_STRIP = operator.methodcaller("strip", " .:")
+_COUNT_SPACES = operator.methodcaller("count", " ")
+
+
+def _word_counts(text: str) -> list[int]:
+    """The number of ``\\w+`` words in each line of ``text``."""
+    if len(text) < _SMALL_TEXT:  # numpy's fixed costs outweigh a loop on a short extracted article
+        return [len(_WORD.findall(line)) for line in text.split("\n")]
+    tokens = _WORD_OR_NEWLINE.findall(text)
+    is_word, line_of = _tokens_per_line(tokens)
+    return np.bincount(line_of[is_word], minlength=text.count("\n") + 1).tolist()
+
+
+def _lines_with(pattern: re.Pattern, text: str) -> set[int]:
+    """The lines of ``text`` where ``pattern`` matches, and every line a match runs into (so a line whose
+    own match a longer one swallowed is found too)."""
+    hits = [(hit.start(), max(hit.end() - 1, hit.start())) for hit in pattern.finditer(text)]
+    if not hits:
+        return set()
+    first, last = (np.searchsorted(_line_starts(text), np.array(hits).T, "right") - 1).tolist()
+    return {line for a, b in zip(first, last) for line in range(a, b + 1)}
+
+
+def _line_starts(text: str) -> np.ndarray:
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.concatenate([[0], np.flatnonzero(codes == 10) + 1])
+
+
+# The rules without a gate word, as one multi-line pattern over the whole page: a line where none of them
+# matches and no gate word occurs cannot match any rule.
+_UNGATED_ANY = re.compile(
+    "|".join(f"(?:{pattern.pattern})" for rule, pattern in _PATTERNS if rule not in _PATTERN_GATE), re.I | re.M)
+
+
+def _pattern_rules(lines: list[str], text: str) -> list[str | None]:
+    """_pattern_rule of each line, asked only where a rule could match."""
+    if len(text) < _SMALL_TEXT:
+        return list(map(_pattern_rule, lines))
+    candidates = _lines_with(_GATE_WORDS, text.lower()) | _lines_with(_UNGATED_ANY, text)
+    rules: list[str | None] = [None] * len(lines)
+    for i in candidates:
+        rules[i] = _pattern_rule(lines[i])
+    return rules
+
+
+def _is_prose(line: str, n: int | None = None) -> bool:
+    """``n``: the line's word count when already known."""
+    if n is None:
+        n = len(_WORD.findall(line))
     return (n >= 12 and bool(_TERMINAL.search(line))) or n >= 30
 
 
-def _title_like(line: str) -> bool:
-    n = len(_WORD.findall(line))
+def _title_like(line: str, n: int | None = None) -> bool:
+    if n is None:
+        n = len(_WORD.findall(line))
     return 2 <= n <= 30 and not line.endswith(".")
 
 
@@ -676,14 +734,13 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
     return rules, meta
 
 
-def _name_classified(i: int, line: str, first_body: int, last_body: int) -> str:
-    n = len(_WORD.findall(line))
+def _name_classified(i: int, line: str, first_body: int, last_body: int, n: int) -> str:
     if n <= 2 or _NAV_CRUMB.match(line):
         return "navigation"
     if i < first_body:
         return "page_header"
     if i > last_body:
-        return "related_headlines" if _title_like(line) else "page_footer"
+        return "related_headlines" if _title_like(line, n) else "page_footer"
     return "inline_chrome"
 
 
@@ -739,30 +796,36 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
     plain = doc.content_type == "text"
     rules: dict[int, str] = {}
     meta: dict = {}
-    pattern_hits = []
-    for i, line in enumerate(lines):
-        rule = _pattern_rule(line)
-        pattern_hits.append(rule is not None)
+    m = len(lines)
+    text = "\n".join(lines)
+    words = _word_counts(text)
+    pattern_rules = _pattern_rules(lines, text)
+    pattern_hits = [rule is not None for rule in pattern_rules]
+    if plain:
+        nav_words = map(_NAV_WORDS.__contains__, map(_NAV_LINE_STRIP, map(str.lower, lines)))
+        crumbs = map(_NAV_CRUMB.match, lines)
+        navigation = [a or b is not None for a, b in zip(nav_words, crumbs)]
+    for i, rule in enumerate(pattern_rules):
         if rule in _TEXT_ONLY_RULES and not plain:
             rule = None
-        if rule is None and plain and (line.lower().strip(" .:") in _NAV_WORDS or _NAV_CRUMB.match(line)):
+        if rule is None and plain and navigation[i]:
             rule = "navigation"
         if rule:
             rules[i] = rule
     if plain and config.header_metadata:
         header_rules, meta = _parse_header(lines, doc, {i for i, r in rules.items() if r != "navigation"})
         rules.update(header_rules)
-    candidates = sum(1 for i in range(len(lines)) if i not in rules)
+    candidates = m - len(rules)
     if plain and config.classifier and candidates >= config.classifier_min_lines:
-        scores = body_scores(lines, pattern_hits)
+        scores = body_scores(lines, pattern_hits).tolist()
         dropped = {
             i for i in range(len(lines))
             if i not in rules and scores[i] < config.threshold
             # a paragraph of real prose needs stronger evidence against it than a short line
-            and not (scores[i] >= config.prose_threshold and _is_prose(lines[i]))
+            and not (scores[i] >= config.prose_threshold and _is_prose(lines[i], words[i]))
         }
         # a run of short lines after the last paragraph of prose is a related-links block, whatever the scores
-        prose = [i for i in range(len(lines)) if i not in rules and i not in dropped and _is_prose(lines[i])]
+        prose = [i for i in range(len(lines)) if i not in rules and i not in dropped and _is_prose(lines[i], words[i])]
         if prose:
             tail = [i for i in range(prose[-1] + 1, len(lines)) if i not in rules]
             if len(tail) >= config.min_related_run:
@@ -770,7 +833,7 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
         kept = [i for i in range(len(lines)) if i not in rules and i not in dropped]
         first_body, last_body = (kept[0], kept[-1]) if kept else (len(lines), -1)
         for i in dropped:
-            rules[i] = _name_classified(i, lines[i], first_body, last_body)
+            rules[i] = _name_classified(i, lines[i], first_body, last_body, words[i])
     rules = {i: r for i, r in rules.items() if r not in disabled}
     edits: list[Edit] = [Removal(rule=rules[i], text=lines[i], stage=STAGE) for i in sorted(rules)]
     kept = [i for i in range(len(lines)) if i not in rules]

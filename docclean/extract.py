@@ -104,7 +104,7 @@ def extract(doc: Document, config: ExtractConfig) -> StageResult:
 
 
 MAX_DEPTH = 1500  # real pages nest a few dozen deep; main-content extraction is superlinear in depth
-_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
+_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*?(/?)>")  # [^<>]: linear on unclosed tags
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
 
@@ -243,7 +243,9 @@ def preclean(tree: HTMLTree) -> list[Removal]:
     removed: list = []
     page_chars = 0
     for element in body.query_selector_all(_ALL_RULES_SELECTOR):
-        if element.tag in NEVER_REMOVED or any(r.contains(element) for r in removed[-20:]):
+        # Matches come in document order and nothing inside a removed container is removed, so an element
+        # inside any removed container is inside the last one (each contains() call walks up the ancestors).
+        if element.tag in NEVER_REMOVED or (removed and removed[-1].contains(element)):
             continue  # gone already with an enclosing container
         text = _visible_text(element)
         if len(text) > 2000:  # only big containers can be page wrappers with an unlucky class name

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import signal
 import threading
@@ -277,7 +278,8 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
 
     t_start = time.perf_counter()
     work = Path(work_dir)
-    work.mkdir(parents=True, exist_ok=True)
+    if not work.is_dir():  # the run was killed and recovered meanwhile: never re-create its folder
+        raise FileNotFoundError(f"the run's staging folder {work} is gone")
     now = datetime.now(timezone.utc)
     summary = BatchSummary(batch=batch)
     known_ids = known_ids or set()
@@ -307,7 +309,14 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
         cleaned = []
         for doc in docs:
             cleaned.append(_run_with_limit(stages, doc, pre, config))
-        model.learn(d.text for d in cleaned if not d.rejected)
+        for i, d in enumerate(cleaned):
+            if d.rejected:
+                continue
+            try:  # learning is per-document work too: under the same time limit
+                with _time_limit(config.run.doc_timeout_seconds):
+                    model.learn([d.text])
+            except DocumentTimeout:
+                cleaned[i] = d.reject("timeout", f"learning repair pairs took longer than {config.run.doc_timeout_seconds:g} s")
         # This batch's evidence only: commit_run merges every batch's into the archive's pairs.
         evidence = model.learned_evidence()
         tmp = work / f"repair-evidence-{batch:05d}.parquet.tmp"
@@ -677,15 +686,17 @@ def serial_map(fn: Callable, arg_tuples: list[tuple]) -> list:
 def process_pool(workers: int):
     """A Mapper that runs batch functions in ``workers`` processes of this machine, results in order.
 
-    forkserver (spawn where it is missing), never fork: the caller may hold threads (Prefect's, a
+    spawn (see below), never fork: the caller may hold threads (Prefect's, a
     heartbeat) and forking those is unsafe. A batch runs in its worker's main thread, so the per-document
     time limit (SIGALRM) holds there too. Each worker loads the stage tables once, on its first batch.
-    As with any forkserver/spawn pool, a script calling this needs an ``if __name__ == "__main__":`` guard."""
+    As with any spawn pool, a script calling this needs an ``if __name__ == "__main__":`` guard."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    # spawn, not forkserver: workers are then children of this process, so they die with it (a forkserver
+    # outlives a killed run and keeps its workers alive); and never fork, as the caller may hold threads.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent)
 
     def mapper(fn: Callable, arg_tuples: list[tuple]) -> list:
         futures = [pool.submit(fn, *args) for args in arg_tuples]
@@ -697,6 +708,21 @@ def process_pool(workers: int):
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _die_with_parent() -> None:
+    """Pool workers must not outlive a run killed with SIGKILL (they would go on writing into its folder).
+    Linux: the kernel kills a worker when its parent, the run's process, dies."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _slim_chrome_set(chrome_set):

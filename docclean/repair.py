@@ -57,6 +57,9 @@ MIN_TOKEN_LEN = 5
 MIN_SUBSTITUTE_LEN = 3
 ENGLISH_SHARE = 0.6  # share of tokens that must be English words for the text to count as English
 BIGRAM_FLOOR = 3_000_000  # below the smallest count the word-pair table keeps (6.4M)
+BIGRAM_CORPUS_TOKENS = 4e11 / 1e9  # word-pair counts per unit of 10**zipf (Google Books scale)
+NEIGHBOUR_FIT_BASE = 1e-3  # a typical P(neighbour | word): fit 1 for an ordinary neighbour
+NEIGHBOUR_FIT_CAP = 30.0
 IDIOM_MIN_COUNT = 200_000_000  # "make sense" (2.1e8): only the strongest collocations count as idioms
 STRONG_DOC_REPAIRS = 3  # in-word repairs that mark a document as heavily spun
 MAX_READINGS_TO_LEARN = 2  # a damaged word with more readings than this vouches for none of them (persisted)
@@ -472,7 +475,8 @@ class RepairModel:
                 continue  # a pair no thesaurus knows needs the corpus to vouch for it
             prior = self._pair_prior((c.original, c.substitute), self._soft, self._soft_totals,
                                      self._soft_by_word.get(tok.lower, {})) if self._suspects else 1 + 4 * min(others, 5)
-            weight = 10 ** c.zipf * prior * (10 if status == "approved" else 1) * _topic_support(c, doc_words)
+            weight = 10 ** c.zipf * prior * (10 if status == "approved" else 1) * _topic_support(c, doc_words) \
+                * self._neighbour_fit(c, tok)
             if weight > weights.get(c.repaired, 0.0):
                 weights[c.repaired] = weight
                 if best is None or weight > best[0]:
@@ -490,14 +494,28 @@ class RepairModel:
             plausibility -= 0.2 if others < 2 else 0.1 if others < STRONG_EVIDENCE else 0.04
         elif tok.text[:1].isupper() and others < SOME_EVIDENCE:
             plausibility -= 0.12  # a capital at a line's start is a name or a heading as often as not
-        if others < 2 and self._one_edit_from_word(tok.lower):
-            plausibility -= 0.15  # a typo ("localy", "ppointment"); a spinner's damage is many edits away
-        if others < 2 and self._word_formed(tok.lower):
-            plausibility -= 0.15  # a regular coinage (stockouts, upcharged, explainability), not a slip
-        if others < SOME_EVIDENCE and repeats >= 3:
-            plausibility -= 0.1  # a term the text keeps using (rustc) more likely than a slip
+        # Evidence from other damaged words softens these doubts but never quite removes them.
+        doubt = 0.15 if others < 2 else 0.08 if others < STRONG_EVIDENCE else 0.03
+        if self._one_edit_from_word(tok.lower):
+            plausibility -= doubt  # a typo ("localy", "ppointment"); a spinner's damage is many edits away
+        if self._word_formed(tok.lower):
+            plausibility -= doubt  # a regular coinage (stockouts, upcharged, explainability), not a slip
+        if repeats >= 3:
+            # A term the text keeps using (rustc, ebuild) more likely than a slip.
+            plausibility -= (0.1 if others < STRONG_EVIDENCE else 0.04) + (0.1 if repeats >= 6 else 0.0)
         conf = max(0.0, min(0.99, share * plausibility))
         return Repair("spinner_inword", tok.text, _match_case(cand.repaired, tok.text), tok.start, round(conf, 3))
+
+    def _neighbour_fit(self, cand: "_Candidate", tok: Token) -> float:
+        """P(neighbours | restored word) from word-pair counts, relative to a word with no known pairs: the
+        pair table only keeps common pairs, so a missing pair counts as the table's floor."""
+        fit = 1.0
+        expected = 10 ** cand.zipf * BIGRAM_CORPUS_TOKENS
+        if not tok.text[:1].isupper() or tok.sentence_start:  # a mid-sentence capital has no pair counts
+            for pair in (self._bigram(_contextual(tok.prev), cand.repaired), self._bigram(cand.repaired, _contextual(tok.next))):
+                if pair is not None:
+                    fit *= min(NEIGHBOUR_FIT_CAP, max(pair, BIGRAM_FLOOR) / max(expected, BIGRAM_FLOOR) / NEIGHBOUR_FIT_BASE)
+        return fit
 
     def _repair_phrase(self, tok: Token, heavily_spun: bool) -> Repair | None:
         word = tok.lower
@@ -513,19 +531,25 @@ class RepairModel:
             return None
         originals = self.originals_for(word) if (noun_slot or idiom) else list(confirmed)
         best: PhraseEvidence | None = None
+        rivals = 0.0  # the swap odds of every confirmed original: "whatever" may stand for "any" or "some"
         for original in originals:
             if (original in FUNCTION_WORDS and original not in confirmed) or self.zipf(original) < 3.0:
                 continue  # a function word is only restored where the corpus shows the spinner swapping it
-            ev = self._phrase_evidence(word, prev, nxt, original, noun_slot, idiom, original in confirmed)
-            if ev.confidence > 0 and (best is None or ev.confidence > best.confidence):
+            ev = self._phrase_evidence(word, prev, nxt, original, noun_slot, idiom, original in confirmed, heavily_spun)
+            if ev.confirmed:
+                rivals += math.exp(min(ev.swap_odds, 50.0))
+            if ev.confidence > 0 and (best is None or (ev.confidence, ev.swap_odds) > (best.confidence, best.swap_odds)):
                 best = ev
         if best is None:
             return None
+        confidence = best.confidence
+        if best.confirmed and not (best.noun_slot or best.idiom) and rivals:
+            confidence *= math.exp(min(best.swap_odds, 50.0)) / rivals
         return Repair("spinner_phrase", tok.text, _match_case(best.original, tok.text), tok.start,
-                      round(best.confidence, 3))
+                      round(confidence, 3))
 
     def _phrase_evidence(self, word: str, prev: str | None, nxt: str | None, original: str,
-                         noun_slot: bool, idiom: bool, confirmed: bool) -> "PhraseEvidence":
+                         noun_slot: bool, idiom: bool, confirmed: bool, heavily_spun: bool = False) -> "PhraseEvidence":
         """How much better ``original`` fits between the neighbours than the word seen, from word pairs."""
         right_seen, right_orig = self._bigram(word, nxt), self._bigram(original, nxt)
         left_seen, left_orig = self._bigram(prev, word), self._bigram(prev, original)
@@ -533,8 +557,15 @@ class RepairModel:
         right = math.log(max(right_orig, BIGRAM_FLOOR) / max(right_seen, BIGRAM_FLOOR)) if nxt else 0.0
         unigram = math.log(self._freq.get(original, 1e-9) / self._freq.get(word, 1e-9))
         score = left + right - (unigram if prev and nxt else 0.0)
+        share = 1.0
+        if confirmed and self._soft:  # how much of the substitute's in-word evidence this original has
+            rivals = self._confirmed_by_substitute.get(word, ())
+            total = sum(self._soft.get((o, word), 0.0) for o in rivals)
+            share = (self._soft.get((original, word), 0.0) + 0.1) / (total + 0.1 * len(rivals)) if total else 1.0
+        # Only a heavily spun text lends the spin rate as prior odds; elsewhere a swap must be near certain.
+        swap_odds = left + right + unigram + math.log(SPIN_RATE if heavily_spun else SPIN_RATE / 100) + math.log(share)
         return PhraseEvidence(
-            original, score, left, right, unigram,
+            original, score, left, right, unigram, swap_odds,
             confirmed=confirmed,
             noun_slot=noun_slot and original in self._nouns and bool(left_orig) and bool(right_orig),
             idiom=idiom and original in self._verbs and right_seen == 0 and (right_orig or 0) >= IDIOM_MIN_COUNT and left >= 2.5,
@@ -559,6 +590,7 @@ class PhraseEvidence:
     left: float
     right: float
     unigram: float  # log(frequency of the original / frequency of the word seen)
+    swap_odds: float  # log-odds that a spinner put the word seen in the original's place here
     confirmed: bool  # the corpus shows this substitution inside other words
     noun_slot: bool  # "the necessary for": an adjective alone where a noun must stand
     idiom: bool  # "build sense": the pair never occurs, the original's is a top collocation
@@ -574,8 +606,7 @@ class PhraseEvidence:
         if self.confirmed:
             # Prior odds that a spinner swapped the original here (its swap rate x how much commoner the
             # original is) times the neighbours' likelihood ratio; the old rule is the neighbours alone.
-            odds = self.left + self.right + self.unigram + math.log(SPIN_RATE)
-            by_odds = 1 / (1 + math.exp(SWAP_ODDS_OFFSET - odds))
+            by_odds = 1 / (1 + math.exp(min(50.0, SWAP_ODDS_OFFSET - self.swap_odds)))
             by_context = min(0.99, 0.8 + 0.03 * self.score) if self.score >= 4.0 else 0.0
             return min(0.99, max(by_odds, by_context))
         return 0.0

@@ -152,11 +152,6 @@ def test_a_run_waits_for_the_lock_and_then_proceeds(corpus, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline.process_pool: with run.workers > 1, the forkserver workers of a run killed with SIGKILL "
-    "outlive it and go on cleaning the queued batches, writing into (and re-creating) the dead run's "
-    "_txn/<run>/work folder after the next run has recovered it; workers should die with their parent "
-    "(e.g. PR_SET_PDEATHSIG, or a parent-pid check per batch) and never re-create a removed _txn folder"))
 def test_workers_of_a_killed_run_die_with_it(news, tmp_path):
     raw, inputs, config = news
     parallel = tmp_path / "parallel.toml"

@@ -285,9 +285,6 @@ def test_a_read_only_archive_folder_ends_the_run_and_keeps_the_archive_intact(tm
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "cli: `docclean run` lets OSError/ArchiveError escape main() as a Python traceback; it should print "
-    "one line (what failed, on which path, that the archive is unchanged) and exit 1"))
 def test_the_cli_reports_a_full_disk_in_one_clear_line(full_disk_run):
     failed = full_disk_run[0]
     assert failed.returncode == 1
