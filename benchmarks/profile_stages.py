@@ -1,9 +1,12 @@
 """Where docclean's time goes: one `pipeline.run` under cProfile, timed in CPU seconds (fair on a busy machine).
 
     .venv/bin/python -m benchmarks.profile_stages [--size 1000] [--kind text|html] [--limit 200] [--top 25]
+    .venv/bin/python -m benchmarks.profile_stages --stage boilerplate|extract|... [--kind ...] [--repeat 3]
 
 Uses the benchmark corpus of ``benchmarks.pipeline`` (built on first use). Prints CPU ms per document of
 each stage function (cumulative, so a stage includes what it calls) and the functions with the most own time.
+With ``--stage``, times that one stage of the per-document chain alone, without the profiler (whose per-call
+overhead inflates Python-heavy stages several times): the stages before it run untimed to prepare its input.
 """
 
 from __future__ import annotations
@@ -50,6 +53,39 @@ def sample(folder: Path, limit: int, into: Path) -> Path:
     return into
 
 
+def time_stage(src: Path, config, stage: str, repeat: int) -> None:
+    """CPU ms per document of one stage of the chain, best of ``repeat`` passes over the sample."""
+    from docclean import read
+    from docclean.pipeline import Stages
+
+    steps = Stages(config).chain()
+    names = [name for name, _ in steps]
+    if stage not in names:
+        raise SystemExit(f"--stage must be one of {', '.join(names)}")
+    docs = [doc for source in read.discover(src, config.read) for doc in read.read_source(src, source, config.read)]
+    inputs = []
+    for doc in docs:
+        for _, step in steps[: names.index(stage)]:
+            if doc.rejected:
+                break
+            doc, _ = step(doc)
+        if not doc.rejected:
+            inputs.append(doc)
+    run_stage = dict(steps)[stage]
+    run_stage(inputs[0])  # model and table loading is per process, not per document
+    passes = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        for doc in inputs:
+            run_stage(doc)
+        passes.append(time.process_time() - t0)
+    best = min(passes)
+    megabytes = sum(len(doc.html or doc.text) for doc in inputs) / 1e6
+    print(f"# {stage}: {len(inputs)} docs, {1000 * best / len(inputs):.2f} CPU ms/doc "
+          f"(best of {repeat}; passes {', '.join(f'{1000 * t / len(inputs):.2f}' for t in passes)}), "
+          f"{megabytes / best:.2f} MB/s of input")
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.pipeline import corpus
     from docclean import pipeline
@@ -60,11 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", default="text", choices=["text", "html"])
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--stage", help="time this one stage of the chain alone (no profiler)")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         src = sample(corpus(args.size) / args.kind, args.limit, Path(tmp) / "in")
         config = load_config()
+        if args.stage:
+            time_stage(src, config, args.stage, args.repeat)
+            return 0
         # warm-up outside the profile: model and table loading is per process, not per document
         pipeline.run(sample(src, 3, Path(tmp) / "warm"), Path(tmp) / "warm-out", config)
         profiler = cProfile.Profile(time.process_time)

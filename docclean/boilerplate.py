@@ -208,14 +208,6 @@ class Lexicon:
         self.words = words or {}
         self.lines = frozenset(lines)
 
-    def line_stats(self, lower: list[str]) -> tuple[float, float, float, float, float]:
-        """Statistics of a line given its lower-cased words."""
-        found = [self.words[w] for w in lower if w in self.words]
-        known = 1.0 if " ".join(lower) in self.lines else 0.0
-        if not found:
-            return 0.0, 0.0, 0.0, 0.0, known
-        return sum(found) / len(found), min(found), max(found), len(found) / len(lower), known
-
 
 # Whole-page tokenizers: the lines joined with "\n", which no token crosses, so one regex pass gives every
 # line's tokens with the newlines as separators (a per-line loop of small calls cost ten times more).
@@ -254,7 +246,7 @@ def _chars_per_line(text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _tokens_per_line(tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """For a token list with "\n" between lines: which tokens are words, and the line of each token."""
+    """For a token list with a newline token between lines: which tokens are words, and each token's line."""
     newline = np.fromiter(map("\n".__eq__, tokens), dtype=bool, count=len(tokens))
     return ~newline, np.cumsum(newline)
 
@@ -608,8 +600,8 @@ _GATE_WORDS = re.compile(
     "sponsor|paid|partner|promoted|subscri|log|sign|member|cookie|continuing|consent|preferences|newsletter"
     "|inbox|mail|thank|©|\\(c\\)|copyright|reserved")
 _SMALL_TEXT = 4000
+_FEW_LINES = 100
 _NAV_LINE_STRIP = operator.methodcaller("strip", " .:")
-_COUNT_SPACES = operator.methodcaller("count", " ")
 
 
 def _word_counts(text: str) -> list[int]:
@@ -636,17 +628,20 @@ def _line_starts(text: str) -> np.ndarray:
     return np.concatenate([[0], np.flatnonzero(codes == 10) + 1])
 
 
-# The rules without a gate word, as one multi-line pattern over the whole page: a line where none of them
-# matches and no gate word occurs cannot match any rule.
+# The rules without a gate word, as one pattern tried at the start of each line (they are anchored there),
+# plus the one place they are not: a credit at the end of a caption ("... / Getty Images"), which a scan for
+# its loose form over the whole page finds. A line with none of these and no gate word cannot match a rule.
 _UNGATED_ANY = re.compile(
-    "|".join(f"(?:{pattern.pattern})" for rule, pattern in _PATTERNS if rule not in _PATTERN_GATE), re.I | re.M)
+    "|".join(f"(?:{pattern.pattern})" for rule, pattern in _PATTERNS if rule not in _PATTERN_GATE), re.I)
+_CREDIT_TAIL = re.compile(r"(?:/|via|by|\()\s*(?:getty images|shutterstock|istock|afp|reuters|ap|epa|alamy)", re.I)
 
 
 def _pattern_rules(lines: list[str], text: str) -> list[str | None]:
     """_pattern_rule of each line, asked only where a rule could match."""
-    if len(text) < _SMALL_TEXT:
+    if len(lines) < _FEW_LINES:  # an extracted article: its few long lines fail the word caps at once
         return list(map(_pattern_rule, lines))
-    candidates = _lines_with(_GATE_WORDS, text.lower()) | _lines_with(_UNGATED_ANY, text)
+    candidates = _lines_with(_GATE_WORDS, text.lower()) | _lines_with(_CREDIT_TAIL, text)
+    candidates.update(i for i, hit in enumerate(map(_UNGATED_ANY.match, lines)) if hit is not None)
     rules: list[str | None] = [None] * len(lines)
     for i in candidates:
         rules[i] = _pattern_rule(lines[i])
@@ -798,7 +793,7 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
     meta: dict = {}
     m = len(lines)
     text = "\n".join(lines)
-    words = _word_counts(text)
+    words = _word_counts(text) if plain else []
     pattern_rules = _pattern_rules(lines, text)
     pattern_hits = [rule is not None for rule in pattern_rules]
     if plain:

@@ -359,8 +359,6 @@ def _user_error(exc: Exception) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .archive import ArchiveError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -368,17 +366,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except (OSError, ArchiveError) as exc:
-        # A full disk, a folder that became unwritable, a lock held too long: one clear line, no traceback.
-        # The archive is as it was, or complete once the next run replays a committed journal.
-        print(f"docclean {args.command}: failed, the archive is unchanged or will be completed by the next run: "
-              f"{exc}", file=sys.stderr)
-        return 1
     except Exception as exc:
-        if args.command in ("run", "verify", "repair", "server") or not _user_error(exc):
-            raise
-        print(f"docclean {args.command}: {exc}", file=sys.stderr)
-        return 2
+        from .archive import ArchiveError
+
+        if args.command not in ("run", "verify", "repair", "server") and _user_error(exc):
+            print(f"docclean {args.command}: {exc}", file=sys.stderr)  # a wrong argument, a missing archive
+            return 2
+        if args.command == "run" and isinstance(exc, OSError | ArchiveError):
+            # A full disk, a folder that became unwritable, a lock held too long: one clear line. The archive
+            # is as it was, or complete once the next run replays a committed journal.
+            print(f"docclean run: failed, the archive is unchanged or will be completed by the next run: {exc}",
+                  file=sys.stderr)
+            return 1
+        raise
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -82,15 +82,15 @@ class Document:
 
     def with_edits(self, edits: list[Edit], **changes) -> "Document":
         """A copy with ``edits`` appended to the matching audit fields (and any other field changes)."""
-        removed = tuple(e for e in edits if isinstance(e, Removal))
-        repairs = tuple(e for e in edits if isinstance(e, Repair))
-        fixes = tuple(e for e in edits if isinstance(e, Fix))
+        removed, repairs, fixes = [], [], []
+        for e in edits:  # one pass: boilerplate returns hundreds of edits per page
+            (removed if type(e) is Removal else repairs if type(e) is Repair else fixes).append(e)
         if removed:
-            changes["removed"] = self.removed + removed
+            changes["removed"] = self.removed + tuple(removed)
         if repairs:
-            changes["repairs"] = self.repairs + repairs
+            changes["repairs"] = self.repairs + tuple(repairs)
         if fixes:
-            changes["fixes"] = self.fixes + fixes
+            changes["fixes"] = self.fixes + tuple(fixes)
         return dataclasses.replace(self, **changes)
 
     def reject(self, reason: str, detail: str = "") -> "Document":

@@ -7,10 +7,16 @@ The spinner replaced ``end`` by ``conclude`` everywhere it found it, so ``intend
   suffix is a frequent word and Y -> X is a substitution a thesaurus allows. The strongest evidence is the
   corpus itself: a spinner uses one dictionary, so a pair that explains several *different* damaged words
   (``end -> conclude``: intends, independent, spending) is almost certainly real. ``RepairModel.learn``
-  gathers that evidence, ``save_pairs`` keeps it from run to run, with a ``status`` column people can set
-  to ``approved`` / ``rejected``.
+  gathers that evidence and shares each damaged word among its readings by expectation-maximization
+  (the pair that explains most other damaged words takes the mass); a reading is also likelier when other
+  forms of the original stand intact in the same text (``investors`` next to ``puted``). ``save_pairs``
+  keeps the evidence from run to run, with a ``status`` column people can set to ``approved`` /
+  ``rejected``; in the pipeline each batch hands on ``learned_evidence()`` and ``merge_pairs`` adds the
+  batches' evidence to the archive's pairs when the run commits.
 - ``spinner_phrase``: a real word in a context where the original fits and it doesn't: ``build sense``
-  (word-pair counts say ``make sense``) or ``the necessary for`` (an adjective where a noun must stand).
+  (word-pair counts say ``make sense``) or ``the necessary for`` (an adjective where a noun must stand),
+  or a word whose swap the corpus confirmed inside other words, where the neighbours, the text's own counts
+  of both words and the spin rate give high odds of a swap (``you sack actually`` -> ``you can actually``).
   Only attempted in documents that already show in-word spinner damage: a wrong repair is worse than a
   missed one, and clean text then stays untouched.
 
@@ -63,10 +69,11 @@ NEIGHBOUR_FIT_CAP = 30.0
 IDIOM_MIN_COUNT = 200_000_000  # "make sense" (2.1e8): only the strongest collocations count as idioms
 STRONG_DOC_REPAIRS = 3  # in-word repairs that mark a document as heavily spun
 MAX_READINGS_TO_LEARN = 2  # a damaged word with more readings than this vouches for none of them (persisted)
-EM_ROUNDS = 4
-PRIOR_SMOOTHING = 0.3  # pseudo-count of every listed pair in P(original | substitute)
+EM_ROUNDS = 8
+PRIOR_SMOOTHING = 0.01  # pseudo-count of every listed pair in P(original | substitute)
 TOPIC_WEIGHT = 3.0  # weight of each intact form of the original word seen in the same text
 TOPIC_MAX_FORMS = 3
+TOPIC_DOUBT = 0.08
 SOME_EVIDENCE = 0.5
 STRONG_EVIDENCE = 5.0
 CONFIRMED_WORDS = 2.0  # expected damaged words a pair must explain before whole words are checked for it
@@ -101,6 +108,7 @@ _PREFIXES = frozenset("un re pre dis over under out up down super inter multi no
 _SUFFIXES = frozenset("s es ed d ing ings er ers or ors ly ness ment ments able ability ible ize ise ized izes ising "
                       "izing ist ists ism ity ful less al ally ation ations ive ship ships wise ware izer izers iser isers ization "
                       "isation ised ising ize ise".split())
+_INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "ly")
 _NOUN_COMPLEMENTS = frozenset("for to".split())  # "the need for", "the need to"
 
 
@@ -171,6 +179,7 @@ class RepairModel:
         self._soft_by_word: dict[str, dict[tuple[str, str], float]] = {}  # word -> pair -> its share of it
         self._soft_totals: dict[str, float] = {}  # substitute -> sum of its pairs' soft evidence
         self._originals_count: dict[str, int] = {}
+        self._stale = False  # learn() gathered evidence the estimates don't include yet
 
     # ---- loading -------------------------------------------------------------------------------------
     @classmethod
@@ -267,8 +276,13 @@ class RepairModel:
                         mine = self._learned[(cand.original, cand.substitute)] = PairEvidence(set())
                     mine.words.add(tok.lower)
                     mine.occurrences += 1
-        self._index_confirmed()
-        self._estimate_pairs()
+        self._stale = True  # estimated once before the next repair, not after every document learned
+
+    def _refresh(self) -> None:
+        if self._stale:
+            self._index_confirmed()
+            self._estimate_pairs()
+            self._stale = False
 
     def _estimate_pairs(self) -> None:
         """Share each suspect word among its readings, in proportion to word frequency and to how many
@@ -335,6 +349,7 @@ class RepairModel:
         """Repairs with confidence >= ``min_confidence``; applied to the text when ``mode == "fix"``."""
         if mode == "off" or not text or (language not in (None, "en", "und")):
             return text, []
+        self._refresh()
         tokens = tokenize(text)
         if not self._is_english(tokens):
             return text, []
@@ -354,9 +369,10 @@ class RepairModel:
         if repairs and whole_words:  # the document shows the spinner's hand: whole words are worth a look too
             repaired_at = {r.offset for r in repairs}
             heavily_spun = len(repairs) >= STRONG_DOC_REPAIRS
+            doc_counts = Counter(t.lower for t in tokens)
             for tok in tokens:
                 if tok.start not in repaired_at and not tok.skip:
-                    r = self._repair_phrase(tok, heavily_spun)
+                    r = self._repair_phrase(tok, heavily_spun, doc_counts)
                     if r and r.confidence >= min_confidence:
                         repairs.append(r)
             repairs.sort(key=lambda r: r.offset)
@@ -466,7 +482,7 @@ class RepairModel:
         """The most probable restored word; confidence is its share of the probability among readings
         (word frequency x corpus evidence), scaled by how plausible a spinner repair it is at all."""
         weights: dict[str, float] = {}
-        best: tuple[float, _Candidate, float] | None = None
+        best: tuple[float, _Candidate, float, float] | None = None
         for c in self._inword_candidates(tok.lower):
             others, vouched, status = self._evidence(c, tok.lower)
             if status == "rejected":
@@ -475,15 +491,15 @@ class RepairModel:
                 continue  # a pair no thesaurus knows needs the corpus to vouch for it
             prior = self._pair_prior((c.original, c.substitute), self._soft, self._soft_totals,
                                      self._soft_by_word.get(tok.lower, {})) if self._suspects else 1 + 4 * min(others, 5)
-            weight = 10 ** c.zipf * prior * (10 if status == "approved" else 1) * _topic_support(c, doc_words) \
-                * self._neighbour_fit(c, tok)
+            topic = _topic_support(c, doc_words)
+            weight = 10 ** c.zipf * prior * (10 if status == "approved" else 1) * topic * self._neighbour_fit(c, tok)
             if weight > weights.get(c.repaired, 0.0):
                 weights[c.repaired] = weight
                 if best is None or weight > best[0]:
-                    best = (weight, c, others)
+                    best = (weight, c, others, topic)
         if best is None:
             return None
-        weight, cand, others = best
+        weight, cand, others, topic = best
         share = weight / sum(weights.values())
         plausibility = 0.93
         plausibility += 0.05 if cand.zipf >= 3.5 else 0.0
@@ -495,7 +511,9 @@ class RepairModel:
         elif tok.text[:1].isupper() and others < SOME_EVIDENCE:
             plausibility -= 0.12  # a capital at a line's start is a name or a heading as often as not
         # Evidence from other damaged words softens these doubts but never quite removes them.
-        doubt = 0.15 if others < 2 else 0.08 if others < STRONG_EVIDENCE else 0.03
+        doubt = 0.15 if others < 2 else 0.05 if others < STRONG_EVIDENCE else 0.0
+        if topic >= 1.0 + 2 * TOPIC_WEIGHT and not tok.text[:1].isupper():
+            doubt = min(doubt, TOPIC_DOUBT)  # the original stands intact in the same text: no coinage
         if self._one_edit_from_word(tok.lower):
             plausibility -= doubt  # a typo ("localy", "ppointment"); a spinner's damage is many edits away
         if self._word_formed(tok.lower):
@@ -517,7 +535,7 @@ class RepairModel:
                     fit *= min(NEIGHBOUR_FIT_CAP, max(pair, BIGRAM_FLOOR) / max(expected, BIGRAM_FLOOR) / NEIGHBOUR_FIT_BASE)
         return fit
 
-    def _repair_phrase(self, tok: Token, heavily_spun: bool) -> Repair | None:
+    def _repair_phrase(self, tok: Token, heavily_spun: bool, doc_counts: Counter | None = None) -> Repair | None:
         word = tok.lower
         if word in FUNCTION_WORDS or (tok.text[:1].isupper() and not tok.sentence_start):
             return None  # function words are not spun; a capital mid-sentence is a name or a title
@@ -526,7 +544,7 @@ class RepairModel:
         noun_slot = prev in _DETERMINERS and nxt in _NOUN_COMPLEMENTS and word in self._adjectives
         idiom = heavily_spun and prev is not None and nxt is not None and nxt not in FUNCTION_WORDS \
             and word in self._verbs and self._bigram(word, nxt) == 0
-        confirmed = self._confirmed_by_substitute.get(word, ())
+        confirmed = self._confirmed_by_substitute.get(word, ()) or self._confirmed_inflected(word)
         if not (noun_slot or idiom or confirmed):
             return None
         originals = self.originals_for(word) if (noun_slot or idiom) else list(confirmed)
@@ -535,7 +553,8 @@ class RepairModel:
         for original in originals:
             if (original in FUNCTION_WORDS and original not in confirmed) or self.zipf(original) < 3.0:
                 continue  # a function word is only restored where the corpus shows the spinner swapping it
-            ev = self._phrase_evidence(word, prev, nxt, original, noun_slot, idiom, original in confirmed, heavily_spun)
+            ev = self._phrase_evidence(word, prev, nxt, original, noun_slot, idiom, original in confirmed, heavily_spun,
+                                       doc_counts)
             if ev.confirmed:
                 rivals += math.exp(min(ev.swap_odds, 50.0))
             if ev.confidence > 0 and (best is None or (ev.confidence, ev.swap_odds) > (best.confidence, best.swap_odds)):
@@ -548,8 +567,22 @@ class RepairModel:
         return Repair("spinner_phrase", tok.text, _match_case(best.original, tok.text), tok.start,
                       round(confidence, 3))
 
+    def _confirmed_inflected(self, word: str) -> set[str]:
+        """A confirmed swap under an ending: "sacks" for "cans" when can -> sack is confirmed."""
+        if len(word) < 5:
+            return set()
+        out = set()
+        for ending in _INFLECTIONS:
+            if word.endswith(ending) and len(word) - len(ending) >= 3:
+                for original in self._confirmed_by_substitute.get(word[: -len(ending)], ()):
+                    inflected = original + ending
+                    if original not in FUNCTION_WORDS and self.zipf(inflected) >= 3.0:
+                        out.add(inflected)
+        return out
+
     def _phrase_evidence(self, word: str, prev: str | None, nxt: str | None, original: str,
-                         noun_slot: bool, idiom: bool, confirmed: bool, heavily_spun: bool = False) -> "PhraseEvidence":
+                         noun_slot: bool, idiom: bool, confirmed: bool, heavily_spun: bool = False,
+                         doc_counts: Counter | None = None) -> "PhraseEvidence":
         """How much better ``original`` fits between the neighbours than the word seen, from word pairs."""
         right_seen, right_orig = self._bigram(word, nxt), self._bigram(original, nxt)
         left_seen, left_orig = self._bigram(prev, word), self._bigram(prev, original)
@@ -563,7 +596,13 @@ class RepairModel:
             total = sum(self._soft.get((o, word), 0.0) for o in rivals)
             share = (self._soft.get((original, word), 0.0) + 0.1) / (total + 0.1 * len(rivals)) if total else 1.0
         # Only a heavily spun text lends the spin rate as prior odds; elsewhere a swap must be near certain.
-        swap_odds = left + right + unigram + math.log(SPIN_RATE if heavily_spun else SPIN_RATE / 100) + math.log(share)
+        # The text's own counts: a spun "determine" among twenty intact "see"s is likely, among five other
+        # "determine"s and no "see" it is not (the spinner swaps only a share of the original's uses).
+        if doc_counts is not None:
+            prior = math.log((doc_counts[original] + 1) / max(1, doc_counts[word]))
+        else:
+            prior = unigram
+        swap_odds = left + right + prior + math.log(SPIN_RATE if heavily_spun else SPIN_RATE / 100) + math.log(share)
         return PhraseEvidence(
             original, score, left, right, unigram, swap_odds,
             confirmed=confirmed,

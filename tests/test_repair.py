@@ -228,3 +228,16 @@ def test_pipeline_persists_evidence_of_every_batch(tmp_path):
     rows = {(r["original"], r["substitute"]): r
             for r in pq.read_table(out / "_state" / "repair_pairs.parquet").to_pylist()}
     assert {"intconcludes", "attconcludeance", "spconcludeing", "attconcludeed"} <= set(rows[("end", "conclude")]["examples"])
+
+
+def test_corpus_evidence_picks_the_reading_other_damaged_words_share():
+    # Alone, "prepareing" reads best as "building" (the commonest word); four damaged words that only
+    # train -> prepare explains make "training" the reading.
+    first = "The squad finished its prepareing session early."
+    alone = _fresh_model().repair_text(first, "flag", min_confidence=0.0)[1]
+    assert [r.replacement for r in alone] != ["training"]
+    model = _fresh_model()
+    model.learn([first, "Every coach was prepareed abroad before the season.",
+                 "The prepareers met the players on Monday.", "Each prepareee received a new kit."])
+    _, repairs = model.repair_text(first, "flag", min_confidence=0.0)
+    assert [r.replacement for r in repairs] == ["training"]

@@ -1,14 +1,17 @@
-"""The fast boilerplate paths against the plain per-line definitions they replaced: same features, same
-pattern rules, same tree-ensemble scores, bit for bit."""
+"""The fast paths of the boilerplate and extract stages against the plain definitions they replaced: same
+features, pattern rules and tree-ensemble scores bit for bit, same nesting depth and text blocks."""
 
 from __future__ import annotations
 
 import math
+import random
+import re
 
 import numpy as np
 import pytest
 
 from docclean import boilerplate as bp
+from docclean import extract as ex
 
 LINES = [
     "Home", "Menu", "World | Europe | Politics", "SpaceWar.com - Your World At War", "Jun 20, 2025 |",
@@ -59,9 +62,9 @@ def test_local_columns_equal_the_per_line_definition():
     assert np.array_equal(cols["n_words"], slow[:, 0])
 
 
-@pytest.mark.parametrize("small_text", [0, 1_000_000])  # the whole-page path and the per-line one
-def test_pattern_rules_equal_asking_every_line(monkeypatch, small_text):
-    monkeypatch.setattr(bp, "_SMALL_TEXT", small_text)
+@pytest.mark.parametrize("few", [0, 1_000_000])  # the whole-page path and the per-line one
+def test_pattern_rules_equal_asking_every_line(monkeypatch, few):
+    monkeypatch.setattr(bp, "_FEW_LINES", few)
     text = "\n".join(LINES)
     assert bp._pattern_rules(LINES, text) == [bp._pattern_rule(line) for line in LINES]
     assert bp._word_counts(text) == [len(bp._WORD.findall(line)) for line in LINES]
@@ -106,3 +109,40 @@ def test_shipped_model_scores_like_the_trained_nodes():
     raw = json.loads(bp.MODEL_PATH.read_text(encoding="utf-8"))
     x = bp.line_features(LINES)
     np.testing.assert_allclose(bp._model()["stage1"].logit(x), _walk_trained_nodes(raw["stage1"], x), rtol=0, atol=1e-9)
+
+
+# --- extract ---------------------------------------------------------------------------------------
+
+_LAZY_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*?(/?)>")
+
+
+def _reference_depth(html: str, limit: int) -> int:
+    depth = deepest = 0
+    for m in _LAZY_TAG.finditer(html):
+        closing, name, self_closing = m.groups()
+        if closing:
+            depth = max(0, depth - 1)
+        elif not self_closing and name.lower() not in ex._VOID:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest >= limit:
+                    break
+    return deepest
+
+
+def test_nesting_depth_equals_the_lazy_tag_scan():
+    rng = random.Random(5)
+    pieces = ["<div>", "</div>", "<br>", "<br/>", "<img src=a/>", "<p class='x'>", "</p>", "<", ">", "/", "a", " ",
+              "<A HREF=x/>", "</x>", "<a-b>", "<div/ >", "<span data-x=\"1/\">"]
+    cases = ["", "<div>" * 40, "</a>" * 3 + "<b><i/>" * 9 + "</b>" * 12]
+    cases += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 50))) for _ in range(2000)]
+    for html in cases:
+        for limit in (3, 10, ex.MAX_DEPTH):
+            assert ex.nesting_depth(html, limit) == _reference_depth(html, limit), html
+
+
+def test_text_blocks_equal_line_by_line_cleaning():
+    text = "\n  • first item\n\n\t\n2) second\u00a0 item  \n-   \n• \nplain   line\r\nlast\u2028sep\n   \n"
+    expected = [" ".join(ex.BULLET.sub("", line).split()) for line in text.splitlines()]
+    assert ex.text_blocks(text) == [line for line in expected if line]
