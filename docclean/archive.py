@@ -164,15 +164,14 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[bytes, bytes], compression: str = "zstd",
-                         compression_level: int | None = 3, row_group_size: int | None = None) -> None:
-    """Write to a temporary name in the same folder, fsync, then rename: a reader sees all or nothing."""
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary name in ``path``'s folder to write; then fsync it and rename it over ``path``,
+    so a reader sees all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        pq.write_table(table, tmp, compression=compression, compression_level=compression_level,
-                       row_group_size=row_group_size)
+        yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -184,19 +183,17 @@ def write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[bytes, byte
     _fsync_dir(path.parent)
 
 
+def write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[bytes, bytes], compression: str = "zstd",
+                         compression_level: int | None = 3, row_group_size: int | None = None) -> None:
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    with _atomic_file(path) as tmp:
+        pq.write_table(table, tmp, compression=compression, compression_level=compression_level,
+                       row_group_size=row_group_size)
+
+
 def write_bytes_atomic(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    with _atomic_file(path) as tmp:
+        tmp.write_bytes(data)
 
 
 @dataclass
