@@ -38,7 +38,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ready()
         if not args.ephemeral:
             if args.cluster:
-                from flows import dask as dask_support
+                from flows import dask_cluster as dask_support
 
                 try:
                     dask_support.check_reachable_api(os.environ["PREFECT_API_URL"], args.cluster)

@@ -97,7 +97,7 @@ def _submit_mapper(runner, prefect_task):
 
 def _cluster_runner(cluster: str, logger):
     """prefect-dask's runner on the cluster at ``cluster``, once the Prefect API is sure to reach the workers."""
-    from flows import dask as dask_support
+    from flows import dask_cluster as dask_support
 
     address = cluster if "://" in cluster else f"tcp://{cluster}"
     api_url = dask_support.api_url_from_environment()
@@ -119,7 +119,7 @@ def clean_flow(input: str = "raw", output: str = "clean", config_path: str | Non
     """Clean every document under `input` into the Parquet archive at `output`.
 
     `cluster`: address of a Dask scheduler (tcp://host:8786) to run the batches on, through prefect-dask;
-    needs PREFECT_API_URL set to a Prefect server the workers reach (see flows/dask.py). Without it, the
+    needs PREFECT_API_URL set to a Prefect server the workers reach (see flows/dask_cluster.py). Without it, the
     batches run in this process, or in `run.workers` processes (Prefect's ProcessPoolTaskRunner)."""
     logger = get_run_logger()
     config: Config = load_config(config_path)

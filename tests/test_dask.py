@@ -7,7 +7,7 @@ import pytest
 from docclean import pipeline
 from docclean.cli import main as cli_main
 from docclean.config import load_config
-from flows import dask as dask_support
+from flows import dask_cluster as dask_support
 
 from test_parallel import assert_same_archive, prefect_api  # noqa: F401 (a fixture); tests/ is on sys.path
 

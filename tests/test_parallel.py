@@ -46,9 +46,13 @@ def prefect_api(monkeypatch):
     try:
         with temporary_settings({PREFECT_API_URL: url}):
             yield url
-            from prefect.logging.handlers import APILogHandler
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
 
-            APILogHandler.flush()  # send the last logs before the server goes away
+            # Send the last logs and events, and stop Prefect's senders, before the server goes away:
+            # left running, they retry a dead server and keep the test process from exiting.
+            APILogWorker.drain_all(timeout=10)
+            EventsWorker.drain_all(timeout=10)
     finally:
         server.stop()
 
