@@ -689,6 +689,9 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
         # an aggregator puts its own date above the original one: the date nearest the body wins
         meta["published"] = dates[-1][1]
     date_rows = {i for i, _ in dates}
+    # The top line, once lines already removed (an ad marker above the masthead) are set aside: so that
+    # cleaning a cleaned text finds the same site header.
+    top = next((i for i in range(limit) if i not in rules and i not in taken), -1)
     # bottom-up, so a masthead repeated above its publisher line ("Le Soir" / "Le Soir" / date) is seen too
     for i in reversed(range(limit)):
         if i in rules or i in taken:
@@ -696,7 +699,7 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
         line = lines[i]
         words = _WORD.findall(line)
         near_date = any(abs(i - j) <= 2 for j in date_rows)
-        if i == 0 and limit > 1 and len(words) <= 10 and not _TERMINAL.search(line) and (
+        if i == top and limit > 1 and len(words) <= 10 and not _TERMINAL.search(line) and (
             _DOMAIN.search(line) or (line.isupper() and len(words) >= 2)
         ):
             rules[i] = "site_header"
@@ -758,13 +761,16 @@ def _continues(previous: str, line: str) -> bool:
     return last in _GLUE_WORDS or previous.endswith((",", "(", "“", "‘", "—", "–"))
 
 
-def _join_fragments(lines: list[str], kept: list[int]) -> str:
-    """Kept lines as paragraphs separated by a blank line, with the pieces of one sentence put back together."""
+def _join_fragments(lines: list[str], kept: list[int], after_blank: set[int] = frozenset()) -> str:
+    """Kept lines as paragraphs separated by a blank line, with the pieces of one sentence put back together.
+
+    Only lines that were next to each other, with no blank line between, are joined: the output separates
+    paragraphs by blank lines, so cleaning it again joins nothing more (idempotent)."""
     paragraphs: list[str] = []
     previous = -2
     for i in kept:
         line = lines[i]
-        if paragraphs and i == previous + 1 and _continues(lines[previous], line):
+        if paragraphs and i == previous + 1 and i not in after_blank and _continues(lines[previous], line):
             glue = "" if line.startswith(_CLOSING) else " "
             paragraphs[-1] += glue + line
         else:
@@ -786,8 +792,18 @@ def strip_boilerplate(doc: Document, config: BoilerplateConfig) -> tuple[Documen
 
 def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edit]]:
     disabled = set(config.disabled_rules)
-    lines = [line.strip() for line in doc.text.splitlines()]
-    lines = [line for line in lines if line]
+    lines: list[str] = []
+    after_blank: set[int] = set()  # a blank line before it: a paragraph break, never a broken sentence
+    blank = False
+    for line in doc.text.splitlines():
+        line = line.strip()
+        if not line:
+            blank = True
+            continue
+        if blank and lines:
+            after_blank.add(len(lines))
+        lines.append(line)
+        blank = False
     plain = doc.content_type == "text"
     rules: dict[int, str] = {}
     meta: dict = {}
@@ -833,7 +849,7 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
     edits: list[Edit] = [Removal(rule=rules[i], text=lines[i], stage=STAGE) for i in sorted(rules)]
     kept = [i for i in range(len(lines)) if i not in rules]
     if plain and config.join_fragments:
-        text = _join_fragments(lines, kept)
+        text = _join_fragments(lines, kept, after_blank)
     else:
         text = "\n\n".join(lines[i] for i in kept)
     changes: dict = {"text": text}

@@ -431,7 +431,7 @@ def _decode_with(raw: bytes, codec: str, name: str) -> Decoded:
 def _sniff_utf16(raw: bytes) -> str | None:
     """UTF-16 without a BOM: mostly-Latin text has a zero in every other byte."""
     sample = raw[: _SAMPLE & ~1]
-    if len(sample) < 4:
+    if len(sample) < 32:  # a few bytes with a NUL are as likely UTF-8 with a control character
         return None
     even, odd = sample[0::2], sample[1::2]
     zeros_even, zeros_odd = even.count(0) / len(even), odd.count(0) / len(odd)

@@ -176,13 +176,15 @@ test_boilerplate_records_every_line_it_removes, test_boilerplate_records_every_l
     any_text, check_boilerplate_total_and_accounted)
 
 
-# A known counterexample, run first every time, so the xfail below is strict and deterministic.
+# Fixed: joins across a removed line, and a masthead under an ad marker, made a second pass differ.
 JOINED_ACROSS_A_REMOVAL = "What comes next\nADVERTISEMENT\nThe council said it would publish the report"
-JOIN_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "boilerplate: _join_fragments joins a line without final punctuation to the next kept line only when "
-    "they were adjacent in the input; a removed line between them (ADVERTISEMENT) keeps them apart on the "
-    "first pass, so cleaning the cleaned text joins them on the second (not idempotent). Decide joins on "
-    "the kept lines only, or never join a title-like line."))
+# Still open: a known counterexample, run first every time, so the strict xfail below is deterministic.
+_BODY = "Hundreds of fishing boats blocked the harbour of Brest on Wednesday in protest against new catch quotas."
+CHROME_AMID_BODY = "\n".join([_BODY, "ADVERTISEMENT", "CoastalWire.com - News From Every Shore"] + [_BODY] * 7)
+CONTEXT_XFAIL = pytest.mark.xfail(strict=True, reason=(
+    "boilerplate: the context classifier scores a line with its neighbours; a site header in the middle of "
+    "the body is kept while an ADVERTISEMENT line removed by a pattern sits beside it, and removed on a "
+    "second pass once that neighbour is gone. Score neighbours as they will be after pattern removals."))
 
 
 def check_boilerplate_idempotent(text: str) -> None:
@@ -191,8 +193,8 @@ def check_boilerplate_idempotent(text: str) -> None:
     assert (twice.text, [e.text for e in more]) == (once.text, [])
 
 
-test_boilerplate_is_idempotent, test_boilerplate_is_idempotent_many = (
-    JOIN_XFAIL(t) for t in both(seed_like_text, example(JOINED_ACROSS_A_REMOVAL)(check_boilerplate_idempotent)))
+test_boilerplate_is_idempotent, test_boilerplate_is_idempotent_many = (CONTEXT_XFAIL(t) for t in both(
+    seed_like_text, example(CHROME_AMID_BODY)(example(JOINED_ACROSS_A_REMOVAL)(check_boilerplate_idempotent))))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -332,7 +334,8 @@ def check_chain_idempotent(text: str) -> None:
 
 
 test_cleaning_a_cleaned_text_changes_nothing, test_cleaning_a_cleaned_text_changes_nothing_many = (
-    JOIN_XFAIL(t) for t in both(seed_like_text, example(JOINED_ACROSS_A_REMOVAL)(check_chain_idempotent)))
+    CONTEXT_XFAIL(t) for t in both(
+        seed_like_text, example(CHROME_AMID_BODY)(example(JOINED_ACROSS_A_REMOVAL)(check_chain_idempotent))))
 
 
 unrepaired_text = st.lists(
