@@ -100,7 +100,16 @@ def fix_spaces(text: str) -> tuple[str, Counter]:
 
 
 def normalize_text(text: str, config: NormalizeConfig) -> tuple[str, list[Fix]]:
-    text, counts = fix_encoding_and_entities(text, config)
+    # Spaces first (a zero-width character inside mojibake hides it from ftfy), ftfy until nothing
+    # changes (one fix can uncover another), spaces again (a repaired sequence can be a NBSP), then NFC:
+    # so that normalizing a normalized text changes nothing.
+    text, counts = fix_spaces(text)
+    for _ in range(3):
+        fixed, more = fix_encoding_and_entities(text, config)
+        counts.update(more)
+        if fixed == text:
+            break
+        text = fixed
     text, space_counts = fix_spaces(text)
     counts.update(space_counts)
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
