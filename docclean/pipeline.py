@@ -84,10 +84,10 @@ class Stages:
         from . import boilerplate, extract, normalize, repair
 
         c = self.config
+        # Extract first: it passes text through untouched, and HTML is normalized once it is text.
         steps = [
-            ("normalize", lambda d: normalize.normalize(d, c.normalize)),
             ("extract", lambda d: extract.extract(d, c.extract)),
-            ("normalize_text", lambda d: normalize.normalize(d, c.normalize) if d.content_type == "html" else (d, [])),
+            ("normalize", lambda d: normalize.normalize(d, c.normalize)),
         ]
         if c.boilerplate.enabled:
             steps.append(("boilerplate", lambda d: boilerplate.strip_boilerplate(d, c.boilerplate)))
