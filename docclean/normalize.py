@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from typing import Iterator
 
 import ftfy
-from ftfy import TextFixerConfig
+from ftfy import TextFixerConfig, chardata
+from ftfy.badness import is_bad
 
 from .config import NormalizeConfig
 from .document import Document, Edit, Fix, StageResult
@@ -53,30 +55,85 @@ def _ftfy_config(config: NormalizeConfig) -> TextFixerConfig:
     )
 
 
-def _needs_ftfy(line: str) -> bool:
-    # Cheap gate: pure ASCII without entities or control characters has nothing for ftfy to fix.
-    if line.isascii():
-        return "&" in line or "\x1b" in line or any(c < " " and c not in "\t" for c in line)
-    return True
+# Every character one of ftfy's fixers (as we configure them) acts on, apart from mojibake, which
+# ftfy.badness.is_bad detects: entities, C0/C1 controls and terminal escapes, ligatures, ftfy's other
+# control characters, lone surrogates, Unicode line breaks. A line with none of them and no mojibake
+# is returned by ftfy unchanged (but for NFC, which normalize_text applies to the whole text), so the
+# gate skips ftfy's full pass for almost every line at regex speed.
+_FTFY_TRIGGERS = re.compile(
+    "[&\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
+    + "".join(re.escape(chr(c)) for c in sorted(set(chardata.LIGATURES) | set(chardata.CONTROL_CHARS)))
+    + "]"
+)
+_CURLY_QUOTES = re.compile(f"{chardata.SINGLE_QUOTE_RE.pattern}|{chardata.DOUBLE_QUOTE_RE.pattern}")
+
+
+def _utf8_sequence_as_text() -> re.Pattern:
+    # Mojibake is UTF-8 decoded with a one-byte encoding: a lead byte 0xC0-0xF4 followed by a continuation
+    # byte 0x80-0xBF each became a character. Every path of ftfy's
+    # fix_encoding re-encodes and decodes such a sequence, so a line without one can skip its slow
+    # detector: accented letters followed by plain letters (French, German...) don't match.
+    import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-* codecs)
+
+    def chars(enc: str, lo: int, hi: int) -> str:
+        found = {bytes([b]).decode(enc, errors="ignore") for b in range(lo, hi + 1)}
+        return "".join(re.escape(c) for c in sorted(found) if c)
+
+    leads = "".join(chars(enc, 0xC0, 0xF4) for enc in chardata.CHARMAP_ENCODINGS)
+    continuations = "".join(chars(enc, 0x80, 0xBF) for enc in chardata.CHARMAP_ENCODINGS)
+    # A space may stand for a lost 0xA0, U+FFFD for bytes a sloppy codec dropped (ftfy restores both).
+    return re.compile(f"[{leads}][{continuations} \ufffd]")  # one class each: a superset, one fast scan
+
+
+_MOJIBAKE_LEAD = _utf8_sequence_as_text()
+
+
+def _line_spans(text: str, pattern: re.Pattern, check=None) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line of ``text`` where ``pattern`` matches (and ``check(line)`` holds).
+
+    One regex scan over the whole text, jumping to the next line after a hit: per-line calls cost more
+    than the scan on pages of a thousand short lines."""
+    pos = 0
+    while (m := pattern.search(text, pos)) is not None:
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        end = len(text) if end < 0 else end
+        if check is None or check(text[start:end]):
+            yield start, end
+        pos = end + 1
+
+
+def lines_needing_ftfy(text: str, uncurl_quotes: bool = False) -> list[tuple[int, int]]:
+    spans = set(_line_spans(text, _FTFY_TRIGGERS))
+    if not text.isascii():
+        if uncurl_quotes:
+            spans.update(_line_spans(text, _CURLY_QUOTES))
+        spans.update(_line_spans(text, _MOJIBAKE_LEAD, is_bad))
+    return sorted(spans)
 
 
 def fix_encoding_and_entities(text: str, config: NormalizeConfig) -> tuple[str, Counter]:
     """ftfy, line by line (so one mojibake line doesn't make ftfy judge the whole text), only where needed."""
     counts: Counter = Counter()
+    spans = lines_needing_ftfy(text, config.uncurl_quotes)
+    if not spans:
+        return text, counts
     cfg = _ftfy_config(config)
-    out = []
-    for line in text.split("\n"):
-        if _needs_ftfy(line):
-            fixed, steps = ftfy.fix_and_explain(line, cfg)
-            if fixed != line:
-                for kind, name in steps or ():
-                    if kind == "apply":
-                        counts[_FTFY_RULE.get(name, name)] += 1
-                    elif kind == "encode":
-                        counts[f"mojibake:{name}"] += 1
-                line = fixed
-        out.append(line)
-    return "\n".join(out), counts
+    out, pos = [], 0
+    for start, end in spans:
+        line = text[start:end]
+        fixed, steps = ftfy.fix_and_explain(line, cfg)
+        if fixed != line:
+            for kind, name in steps or ():
+                if kind == "apply":
+                    counts[_FTFY_RULE.get(name, name)] += 1
+                elif kind == "encode":
+                    counts[f"mojibake:{name}"] += 1
+        out.append(text[pos:start])
+        out.append(fixed)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out), counts
 
 
 def fix_spaces(text: str) -> tuple[str, Counter]:
@@ -104,14 +161,16 @@ def normalize_text(text: str, config: NormalizeConfig) -> tuple[str, list[Fix]]:
     # changes (one fix can uncover another), spaces again (a repaired sequence can be a NBSP), then NFC:
     # so that normalizing a normalized text changes nothing.
     text, counts = fix_spaces(text)
+    spaced = text
     for _ in range(3):
         fixed, more = fix_encoding_and_entities(text, config)
         counts.update(more)
         if fixed == text:
             break
         text = fixed
-    text, space_counts = fix_spaces(text)
-    counts.update(space_counts)
+    if text is not spaced:  # fix_spaces is idempotent: only a change by ftfy can give it more to do
+        text, space_counts = fix_spaces(text)
+        counts.update(space_counts)
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
         counts["nfc"] += 1
