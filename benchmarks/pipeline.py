@@ -10,7 +10,9 @@ extraction-dev pages and the project's raw/ folder:
   a paragraph made of sentences drawn from the whole corpus's ground-truth bodies (same page language),
   so that each generated page is a new story under a real site's chrome;
 * text documents: the page's plain-text rendering with all its chrome (``render_plain_text``), long lines
-  replaced the same way;
+  replaced the same way (full pages: ~37 KB each);
+* news documents: a scraped article as the seeds look, ~5 KB: the first and last few short lines of a page's
+  rendering (site name, navigation, footer) around a story of 8-14 paragraphs;
 * near-duplicates (15%): the paragraphs of an earlier document under another page's chrome, a third of
   them cut short (paywall);
 * the files of raw/ (txt, html), once.
@@ -40,8 +42,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BENCH_DIR = Path(os.environ.get("DOCCLEAN_BENCH_DIR", "/tmp/docclean-bench"))
 CORPUS_VERSION = "1"
+BASES_VERSION = "1"
 
-TEXT_SHARE = 0.6  # of a corpus of N documents, 60% plain text, 40% HTML
+KIND_SHARES = {"text": 0.6, "html": 0.4}  # of a corpus of N documents; news is an extra set as large as text
 DUPLICATE_SHARE = 0.15
 FILES_PER_FOLDER = 1000
 
@@ -63,7 +66,7 @@ class CorpusMaker:
         from benchmarks.corpus import load_pages, render_plain_text
 
         self.rng = random.Random(seed)
-        cache = BENCH_DIR / f"bases-v{CORPUS_VERSION}.json.gz"
+        cache = BENCH_DIR / f"bases-v{BASES_VERSION}.json.gz"
         if cache.exists():
             bases = json.loads(gzip.decompress(cache.read_bytes()))
         else:
@@ -107,16 +110,25 @@ class CorpusMaker:
             lines[i] = story[k] if k < len(story) else ""
         return "\n".join(line for line in lines if line), story
 
+    def news_doc(self, base: dict, story: list[str] | None = None) -> tuple[str, list[str]]:
+        short = [line for line in base["text"].split("\n") if line.strip() and not _long(line)]
+        head, tail = short[: self.rng.randint(3, 8)], short[-self.rng.randint(3, 8):]
+        story = story or self.paragraphs(base["lang"], self.rng.randint(8, 14))
+        return "\n".join(head + story + tail), story
+
     def build(self, root: Path, size: int) -> dict[str, int]:
-        """Write ``size`` documents under root/text and root/html; returns the count per kind."""
-        n_text = round(size * TEXT_SHARE)
-        counts = {"text": n_text, "html": size - n_text}
+        """Write ``size`` documents under root/<kind> for each kind; returns the count per kind."""
+        counts = {kind: round(size * share) for kind, share in KIND_SHARES.items()}
+        counts["html"] += size - sum(counts.values())
+        return self.build_kinds(root, counts)
+
+    def build_kinds(self, root: Path, counts: dict[str, int]) -> dict[str, int]:
         for kind, n in counts.items():
             folder = root / kind
             seeds = _raw_seed_files(kind)
             stories: list[list[str]] = []
-            bases = self.text_bases if kind == "text" else self.html_bases
-            make = self.text_doc if kind == "text" else self.html_page
+            bases = self.html_bases if kind == "html" else self.text_bases
+            make = {"text": self.text_doc, "news": self.news_doc, "html": self.html_page}[kind]
             for i in range(n - len(seeds)):
                 base = self.rng.choice(bases)
                 if stories and self.rng.random() < DUPLICATE_SHARE:
@@ -130,7 +142,7 @@ class CorpusMaker:
                         stories.append(story)
                     else:
                         stories[self.rng.randrange(len(stories))] = story
-                path = folder / f"{i // FILES_PER_FOLDER:03d}" / f"{i:06d}.{'txt' if kind == 'text' else 'html'}"
+                path = folder / f"{i // FILES_PER_FOLDER:03d}" / f"{i:06d}.{'html' if kind == 'html' else 'txt'}"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(body, encoding="utf-8")
             for src in seeds:
@@ -149,7 +161,7 @@ def _escape(text: str) -> str:
 
 
 def _raw_seed_files(kind: str) -> list[Path]:
-    suffixes = (".txt",) if kind == "text" else (".html", ".htm")
+    suffixes = {"text": (".txt",), "html": (".html", ".htm")}.get(kind, ())
     return sorted(p for p in (REPO / "raw").rglob("*") if p.is_file() and p.suffix in suffixes)
 
 
@@ -161,6 +173,10 @@ def corpus(size: int) -> Path:
         counts = CorpusMaker().build(root, size)
         (root / "DONE").write_text(json.dumps(counts))
         print(f"# built corpus {root} in {time.perf_counter() - t0:.0f} s: {counts}", flush=True)
+    if not (root / "news.DONE").exists():  # added later, from its own seed: text and html stay as they were
+        shutil.rmtree(root / "news", ignore_errors=True)
+        counts = CorpusMaker(seed=8).build_kinds(root, {"news": round(size * KIND_SHARES["text"])})
+        (root / "news.DONE").write_text(json.dumps(counts))
     return root
 
 
@@ -338,7 +354,7 @@ def _stages(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000", help="comma-separated corpus sizes (1000,10000,100000)")
-    parser.add_argument("--kinds", default="text,html")
+    parser.add_argument("--kinds", default="text,news,html")
     parser.add_argument("--engines", default="docclean,baseline")
     parser.add_argument("--workers", default="1", help="comma-separated worker counts for docclean (e.g. 1,2)")
     parser.add_argument("--flow", action="store_true", help="also run the Prefect flow (workers=1)")

@@ -1,6 +1,6 @@
 """Where docclean's time goes: one `pipeline.run` under cProfile, timed in CPU seconds (fair on a busy machine).
 
-    .venv/bin/python -m benchmarks.profile_stages [--size 1000] [--kind text|html] [--limit 200] [--top 25]
+    .venv/bin/python -m benchmarks.profile_stages [--size 1000] [--kind text|news|html] [--limit 200] [--top 25]
     .venv/bin/python -m benchmarks.profile_stages --stage boilerplate|extract|... [--kind ...] [--repeat 3]
 
 Uses the benchmark corpus of ``benchmarks.pipeline`` (built on first use). Prints CPU ms per document of
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=1000)
-    parser.add_argument("--kind", default="text", choices=["text", "html"])
+    parser.add_argument("--kind", default="text", choices=["text", "news", "html"])
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--stage", help="time this one stage of the chain alone (no profiler)")
