@@ -387,8 +387,8 @@ def temporary_files(root: Path) -> list[Path]:
     return found
 
 
-def _check_version(path: Path) -> None:
-    meta = pq.read_schema(path).metadata or {}
+def _check_version(path: Path | str, filesystem=None) -> None:
+    meta = pq.read_schema(path, filesystem=filesystem).metadata or {}
     version = meta.get(META_PREFIX + b"schema_version", b"0.0").decode()
     if int(version.split(".")[0]) > int(SCHEMA_VERSION.split(".")[0]):
         raise SchemaVersionError(
@@ -400,7 +400,13 @@ def _check_version(path: Path) -> None:
 def open_archive(path: str | Path, table: str = "documents") -> ds.Dataset:
     """The kept documents of an archive (or another of its tables) as a pyarrow dataset.
 
+    ``path`` may be an ``s3://bucket/prefix`` URL (see docclean.remote): the bucket is read directly, and
+    only runs whose publishing is complete are seen.
     Refuses files written by a newer major schema version, with a message saying so."""
+    from . import remote
+
+    if remote.is_remote(path):
+        return remote.open_dataset(path, table)
     archive = Archive(path)
     if not archive.root.exists():
         raise ArchiveError(f"no archive at {path}")

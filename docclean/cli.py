@@ -20,9 +20,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
               "--engine local or --ephemeral", file=sys.stderr)
         return 2
     if args.engine == "local":
-        from . import pipeline
+        from . import pipeline, remote
 
-        report = pipeline.run(args.raw, args.out, config, log=lambda m: print(m, file=sys.stderr))
+        log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        if remote.is_remote(args.out):  # the run works on a local mirror, then publishes to the bucket
+            report = remote.run(args.out, lambda root: pipeline.run(args.raw, root, config, log=log), config.archive, log)
+        else:
+            report = pipeline.run(args.raw, args.out, config, log=log)
     else:
         ready = lambda: None  # noqa: E731
         if not args.ephemeral:
@@ -231,9 +235,16 @@ def _color(args: argparse.Namespace) -> bool | None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from . import remote
     from .verify import verify
 
-    result = verify(Path(args.archive), repair=args.repair)
+    if remote.is_remote(args.archive):
+        from .config import load_config
+
+        result = remote.verify(args.archive, repair=args.repair, archive_config=load_config(args.config).archive,
+                               log=lambda m: print(m, file=sys.stderr))
+    else:
+        result = verify(Path(args.archive), repair=args.repair)
     for line in result.messages:
         print(line)
     print("archive sound" if result.sound else "archive NOT sound")
@@ -266,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="clean a folder of raw documents into a Parquet archive")
     r.add_argument("raw", nargs="?", default="raw", type=Path, help="input folder (default: raw/)")
-    r.add_argument("--out", default="clean", type=Path, help="archive folder (default: clean/)")
+    r.add_argument("--out", default="clean", help="archive folder, or s3://bucket/prefix (default: clean/)")
     r.add_argument("--config", default=None, help="TOML configuration file (see README)")
     r.add_argument("--engine", choices=["prefect", "local"], default="prefect",
                    help="prefect (default): a Prefect flow run; local: the same pipeline without Prefect")
@@ -287,12 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
                             help="colour (auto: on a terminal, unless NO_COLOR is set)")
 
     i = sub.add_parser("inspect", help="summarize an archive")
-    i.add_argument("archive", type=Path)
+    i.add_argument("archive", help="archive folder, or s3://bucket/prefix")
     add_filters(i)
     i.set_defaults(func=_cmd_inspect)
 
     s = sub.add_parser("show", help="one document, with what was removed or repaired and why")
-    s.add_argument("archive", type=Path)
+    s.add_argument("archive", help="archive folder, or s3://bucket/prefix")
     s.add_argument("doc_id", help="a doc_id (or a unique prefix of at least 6 characters)")
     s.add_argument("--plain", action="store_true", help="print the cleaned text only, unmarked")
     add_color(s)
@@ -305,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_diff)
 
     e = sub.add_parser("export", help="write a table of the archive as JSON Lines or CSV")
-    e.add_argument("archive", type=Path)
+    e.add_argument("archive", help="archive folder, or s3://bucket/prefix")
     e.add_argument("--format", choices=["jsonl", "csv"], default=None,
                    help="jsonl or csv (default: from the --out suffix, else jsonl)")
     e.add_argument("--out", default=None, help="output file (default: standard output)")
@@ -337,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.set_defaults(func=_cmd_serve)
 
     v = sub.add_parser("verify", help="check that an archive is sound (readable, consistent, no leftovers)")
-    v.add_argument("archive", type=Path)
+    v.add_argument("archive", help="archive folder, or s3://bucket/prefix")
+    v.add_argument("--config", default=None, help="TOML configuration file (s3: cache folder, lock settings)")
     v.add_argument("--repair", action="store_true", help="finish or roll back interrupted runs, drop temp files")
     v.set_defaults(func=_cmd_verify)
 
@@ -381,5 +393,33 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def console_main() -> None:
+    """The ``docclean`` command: ``main``, then an exit that skips Python's teardown.
+
+    Teardown frees every object one by one: about a second after a run (the repair tables, Prefect's
+    state), longer than cleaning the bundled sample. By then every archive file is written and fsynced,
+    and the exit handlers registered after this one (Prefect flushing its logs and events to the API) have
+    run, since they run in reverse order of registration."""
+    import atexit
+
+    code = [1]
+
+    def exit_now() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe (`docclean export | head`), a closed stream
+                pass
+        os._exit(code[0])
+
+    atexit.register(exit_now)
+    try:
+        code[0] = main()
+    except SystemExit as exc:  # argparse's --help (0) and usage errors (2)
+        code[0] = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        raise
+    sys.exit(code[0])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

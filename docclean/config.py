@@ -128,6 +128,13 @@ class ArchiveConfig(_Section):
     compression: str = "zstd"
     compression_level: int = 3
     row_group_size: int = 2000
+    cache_dir: str | None = Field(
+        None, description="s3:// archives: where the local mirror lives (default: $DOCCLEAN_CACHE_DIR/s3, else "
+        "~/.cache/docclean/s3); <cache>/<bucket>/<prefix>. With --cluster it must be on storage the workers share.")
+    remote_lock_ttl_seconds: float = Field(
+        300.0, gt=0, description="s3:// archives: the writer's lock object expires this long after its last "
+        "refresh (refreshed every quarter of it), so a killed writer blocks others at most this long.")
+    remote_lock_timeout_seconds: float = Field(3600.0, ge=0, description="How long a run waits for another writer's s3 lock.")
 
 
 class Config(_Section):

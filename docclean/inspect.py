@@ -100,6 +100,10 @@ def progress(iterable: Iterable, desc: str, total: int | None = None, unit: str 
 
 
 def open_checked(root: str | Path) -> Archive:
+    from . import remote
+
+    if remote.is_remote(root):  # s3://: read the bucket directly, published runs only
+        return remote.ReadView(root)
     archive = Archive(root)
     if not archive.root.is_dir():
         raise ArchiveError(f"no archive at {root}")

@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from docclean import pipeline
+from docclean import pipeline, remote
 from docclean.config import Config, load_config
 
 
@@ -139,8 +139,15 @@ def clean_flow(input: str = "raw", output: str = "clean", config_path: str | Non
         else:
             map_process = _task_mapper(process_batch_task, config.run.retries)
             map_finalize = _task_mapper(finalize_batch_task, config.run.retries)
-        report = pipeline.run(input_root, output_root, config, map_process=map_process, map_finalize=map_finalize,
-                              log=logger.info)
+        def run_into(archive_root) -> pipeline.RunReport:
+            return pipeline.run(input_root, archive_root, config, map_process=map_process,
+                                map_finalize=map_finalize, log=logger.info)
+
+        # s3://: the run works on a local mirror (config.archive.cache_dir), then publishes to the bucket.
+        if remote.is_remote(output):
+            report = remote.run(output, run_into, config.archive, logger.info)
+        else:
+            report = run_into(output_root)
     create_markdown_artifact(markdown=report_markdown(report), key="docclean-run-report",
                              description=f"docclean run {report.run_id}")
     create_table_artifact(
