@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
@@ -147,6 +148,8 @@ class ChromeSet:
     pairs: frozenset[tuple[str, int]]
     observations: pa.Table | None = field(default=None, repr=False)  # this run's non-chrome rows, with stories
     learned: pa.Table | None = field(default=None, repr=False)  # chrome lines first decided in this run
+    # the same rows, spilled to Parquet files by partition (``plan(..., spill_dir=...)``): memory stays flat
+    observation_files: tuple[str, ...] = field(default=(), repr=False)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -173,6 +176,11 @@ class ChromeSet:
             name = f"{'lines' if kind == 'parts' else 'chrome'}-{stamp}.parquet"
             _atomic_write_table(table.sort_by([(k, "ascending") for k in keys]), root / name)
             manifest.setdefault(kind, []).append(name)
+        for k, path in enumerate(self.observation_files):  # already sorted; rename is atomic
+            name = f"lines-{stamp}-{k:05d}.parquet"
+            shutil.copyfile(path, root / f".{name}.tmp")
+            os.replace(root / f".{name}.tmp", root / name)
+            manifest.setdefault("parts", []).append(name)
         tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         os.replace(tmp, root / MANIFEST)
@@ -259,13 +267,15 @@ def _stories(rows: pa.Table, past: pa.Table, max_copies: int) -> dict[str, int]:
     return story
 
 
-def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeConfig) -> ChromeSet:
+def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeConfig,
+         spill_dir: Path | None = None) -> ChromeSet:
     """The chrome lines of this run. ``lines``: the rows of ``line_keys`` for every document of the run.
 
     A line is chrome when it was seen in at least ``min_documents`` different stories of its site,
     in this run or in earlier runs' persisted rows; once learned, it stays chrome. Earlier rows are
     read only for this run's lines not already known as chrome (mostly body lines, whose only matches
-    are copies), so what is read follows the run's size, not the archive's."""
+    are copies), so what is read follows the run's size, not the archive's. With ``spill_dir``, the rows
+    to persist are written there partition by partition instead of held until the commit."""
     dataset = _as_dataset(lines)
     past_files: list[str] = []
     known_files: list[str] = []
@@ -278,6 +288,7 @@ def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeCon
     partitions = max(1, -(-dataset.count_rows() // ROWS_PER_PARTITION))
     chrome: set[tuple[str, int]] = set()
     observations: list[pa.Table] = []
+    spilled: list[str] = []
     learned: list[pa.Table] = []
     for part in range(partitions):
         rows = dataset.to_table(columns=_SCHEMA.names, filter=_partition_filter(partitions, part)).cast(_SCHEMA)
@@ -309,11 +320,18 @@ def plan(lines: ds.Dataset | pa.Table, state_dir: Path | None, config: ChromeCon
         decided = pa.concat_tables([known.select(["site", "line_hash"]), hits.select(["site", "line_hash"])])
         chrome.update(zip(decided["site"].to_pylist(), decided["line_hash"].to_pylist()))
         # rows of chrome lines are never needed again: the decision is persisted instead
-        observations.append(rows.join(decided, ["site", "line_hash"], join_type="left anti").select(_STATE_SCHEMA.names))
+        kept = rows.join(decided, ["site", "line_hash"], join_type="left anti").select(_STATE_SCHEMA.names)
+        if spill_dir is None:
+            observations.append(kept)
+        elif kept.num_rows:
+            path = Path(spill_dir) / f"chrome-observations-{part:05d}.parquet"
+            _atomic_write_table(kept.sort_by([("site_hash", "ascending"), ("line_hash", "ascending")]), path)
+            spilled.append(str(path))
     return ChromeSet(
         pairs=frozenset(chrome),
         observations=pa.concat_tables(observations) if observations else None,
         learned=pa.concat_tables(learned) if learned else None,
+        observation_files=tuple(spilled),
     )
 
 

@@ -263,6 +263,29 @@ def plan_batches(sources: list, batch_size: int) -> list[list]:
     return batches
 
 
+def known_ids_by_batch(archive: Archive, batches: list[list]) -> tuple[list[set[str]], int]:
+    """The archived doc_ids each batch may meet again, and how many are archived in all.
+
+    A document's id hashes its path and bytes, so only ids archived from the batch's own files (or their
+    container entries, ``path#n``) can recur in it. Each batch gets those, not the archive's whole id set:
+    a million ids pickled to every batch task would cost more than the batch's work."""
+    batch_of = {src.rel: i for i, batch in enumerate(batches) for src in batch}
+    per_batch: list[set[str]] = [set() for _ in batches]
+    total = 0
+    for name in ("documents", "duplicates", "rejects"):
+        if not archive.files(name):
+            continue
+        table = archive.table(name, columns=["doc_id", "source_path"])
+        total += table.num_rows
+        for doc_id, path in zip(table["doc_id"].to_pylist(), table["source_path"].to_pylist()):
+            i = batch_of.get(path)
+            if i is None and "#" in path:
+                i = batch_of.get(path.rsplit("#", 1)[0])
+            if i is not None:
+                per_batch[i].add(doc_id)
+    return per_batch, total
+
+
 def _write_stage(table_rows: list[dict], schema: pa.Schema, path: Path) -> None:
     table = pa.Table.from_pylist(table_rows, schema=schema)
     tmp = path.with_name(path.name + ".tmp")
@@ -368,7 +391,7 @@ def plan_chrome(work_dir: str | Path, state_dir: Path, config: Config):
     files = sorted(str(p) for p in Path(work_dir).glob("lines-*.parquet"))
     if not files:
         return None
-    return chrome.plan(pds.dataset(files, format="parquet"), state_dir, config.chrome)
+    return chrome.plan(pds.dataset(files, format="parquet"), state_dir, config.chrome, spill_dir=Path(work_dir))
 
 
 def finalize_batch(work_dir: str | Path, batch: int, config: Config, chrome_set=None) -> BatchSummary:
@@ -761,14 +784,14 @@ def run(input_root: str | Path, output: str | Path, config: Config | None = None
                 work.mkdir(parents=True, exist_ok=True)
                 sources = read.discover(input_root, config.read)
                 batches = plan_batches(sources, config.run.batch_size)
-                known = archive.known_doc_ids()
-                log(f"run {run_id}: {len(sources)} files in {len(batches)} batches; {len(known)} documents already archived")
+                known, n_known = known_ids_by_batch(archive, batches)
+                log(f"run {run_id}: {len(sources)} files in {len(batches)} batches; {n_known} documents already archived")
                 workers = min(config.run.workers, len(batches))
                 if workers > 1 and map_process is serial_map and map_finalize is serial_map:
                     map_process = map_finalize = stack.enter_context(process_pool(workers))
                     log(f"run {run_id}: batches run in {workers} processes")
                 summaries = map_process(process_batch, [
-                    (input_root, b, config, work, i, run_id, known, archive.state_dir) for i, b in enumerate(batches)
+                    (input_root, b, config, work, i, run_id, known[i], archive.state_dir) for i, b in enumerate(batches)
                 ])
                 for s in summaries:
                     report.add(s)

@@ -97,20 +97,27 @@ def test_chrome_of_one_site_is_not_removed_from_another():
     assert chrome.strip_repeated_lines(elsewhere, chrome_set, config) == (elsewhere, [])
 
 
-def test_chrome_learned_in_one_run_is_removed_in_the_next(tmp_path):
+@pytest.mark.parametrize("spill", [False, True], ids=["in_memory", "spilled_to_parquet"])
+def test_chrome_learned_in_one_run_is_removed_in_the_next(tmp_path, spill):
     config = ChromeConfig()
+    state = tmp_path / "state"
+    spill_dir = None
+    if spill:  # a big run writes the rows to persist partition by partition instead of holding them
+        spill_dir = tmp_path / "spill"
+        spill_dir.mkdir()
     run1 = [_page("d1", "strike"), _page("d2", "dredging")]  # two documents: not enough alone
-    plan1 = chrome.plan(_lines(run1, config), tmp_path, config)
+    plan1 = chrome.plan(_lines(run1, config), state, config, spill_dir=spill_dir)
     assert len(plan1) == 0
-    plan1.save_state(tmp_path)
+    assert bool(plan1.observation_files) == spill and (plan1.observations is None) == spill
+    plan1.save_state(state)
     run2 = [_page("d3", "hydrogen")]
-    plan2 = chrome.plan(_lines(run2, config), tmp_path, config)
+    plan2 = chrome.plan(_lines(run2, config), state, config, spill_dir=spill_dir)
     cleaned, edits = chrome.strip_repeated_lines(run2[0], plan2, config)
     assert [e.text for e in edits] == HEADER + FOOTER
-    plan2.save_state(tmp_path)
+    plan2.save_state(state)
     # run 3 sees only one new page, from the same site, with yesterday's chrome
     run3 = [_page("d5", "ferry")]
-    plan3 = chrome.plan(_lines(run3, config), tmp_path, config)
+    plan3 = chrome.plan(_lines(run3, config), state, config, spill_dir=spill_dir)
     assert chrome.strip_repeated_lines(run3[0], plan3, config)[0].text == "\n\n".join(BODIES["ferry"])
 
 

@@ -168,3 +168,25 @@ def test_a_later_complete_copy_demotes_the_paywalled_one_and_its_copies_follow(t
     assert set(dups) == {"a/paywalled.txt", "a/paywalled_again.txt"}
     assert {d["duplicate_of"] for d in dups.values()} == {kept[0]["doc_id"]}  # nothing points at the demoted one
     assert verify(out).sound
+
+
+def test_each_batch_is_given_only_the_ids_archived_from_its_own_files(corpus, tmp_path):
+    from docclean import read
+
+    out = tmp_path / "clean"
+    config = load_config(run={"batch_size": 2})
+    first = pipeline.run(corpus, out, config)
+    batches = pipeline.plan_batches(read.discover(corpus, config.read), 2)
+    assert len(batches) > 3
+    known, total = pipeline.known_ids_by_batch(Archive(out), batches)
+    assert total == first.inputs
+    assert sum(len(ids) for ids in known) == total  # every archived id reaches exactly one batch
+    paths = {}
+    for name in ("documents", "duplicates", "rejects"):
+        t = Archive(out).table(name, columns=["doc_id", "source_path"])
+        paths.update(zip(t["doc_id"].to_pylist(), t["source_path"].to_pylist()))
+    for batch, ids in zip(batches, known):
+        rels = {src.rel for src in batch}
+        assert all(paths[i] in rels or paths[i].rsplit("#", 1)[0] in rels for i in ids)
+    again = pipeline.run(corpus, out, config)
+    assert again.skipped == again.inputs == first.inputs and again.documents == 0
