@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        src = sample(corpus(args.size) / args.kind, args.limit, Path(tmp) / "in")
+        src = sample(corpus(args.size, (args.kind,)) / args.kind, args.limit, Path(tmp) / "in")
         config = load_config()
         if args.stage:
             time_stage(src, config, args.stage, args.repeat)

