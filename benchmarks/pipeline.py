@@ -44,7 +44,7 @@ BENCH_DIR = Path(os.environ.get("DOCCLEAN_BENCH_DIR", "/tmp/docclean-bench"))
 CORPUS_VERSION = "1"
 BASES_VERSION = "1"
 
-KIND_SHARES = {"text": 0.6, "html": 0.4}  # of a corpus of N documents; news is an extra set as large as text
+KIND_SHARES = {"text": 0.6, "html": 0.4}  # of a corpus of N documents; news is a set of its own, N documents
 DUPLICATE_SHARE = 0.15
 FILES_PER_FOLDER = 1000
 
@@ -179,7 +179,7 @@ def corpus(size: int, kinds: tuple[str, ...] = ("text", "html", "news")) -> Path
     if "news" in kinds and not (root / "news.DONE").exists():
         shutil.rmtree(root / "news", ignore_errors=True)
         t0 = time.perf_counter()
-        counts = CorpusMaker(seed=8).build_kinds(root, {"news": round(size * KIND_SHARES["text"])})
+        counts = CorpusMaker(seed=8).build_kinds(root, {"news": size})
         (root / "news.DONE").write_text(json.dumps(counts))
         print(f"# built news documents under {root} in {time.perf_counter() - t0:.0f} s: {counts}", flush=True)
     return root
