@@ -8,9 +8,11 @@ The design, chosen by measurement on extraction-dev (benchmarks/extraction.py; R
    <link rel=canonical>, <time datetime>, byline elements; htmldate's quick search when no date is declared.
 3. DOM pre-cleaning with named rules (``dom_ad_container``, ``dom_paywall``, ``dom_share_widget``...):
    each matched container is removed and its text recorded as a Removal under the rule's name. A paywall
-   box marks the document ``truncated``.
+   box marks the document ``truncated``. lexbor tests every alternative of a selector list on every element,
+   so a scan of the raw markup for class words first drops the alternatives that cannot match.
 4. Main content: when the page has one dominant article-body container (``itemprop=articleBody``,
-   ``.entry-content``, <article>, <main>...) holding most of the prose, all of its pre-cleaned text;
+   ``.entry-content``, <article>, <main>...) holding most of the prose, all of its pre-cleaned text
+   (rendered in place, with the rest of the body set aside for the moment);
    otherwise Resiliparse's main-content heuristics; when those look unsure (little text, or much prose
    left outside) trafilatura (fast mode, on the pre-cleaned page) decides instead.
 5. Text rules on the blocks (the title repeated as a heading, bare ad markers); every visible block left
@@ -20,10 +22,13 @@ The design, chosen by measurement on extraction-dev (benchmarks/extraction.py; R
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import json
 import re
 from datetime import datetime, timezone
+from itertools import accumulate
+from operator import sub
 
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
@@ -54,34 +59,40 @@ DOM_RULES: dict[str, tuple[str, ...]] = {
     "dom_share_widget": (
         "[class~=share]", "[class*=share-buttons]", "[class*=share-bar]", "[class*=share-links]", "[class*=share-tools]",
         "[class*=social-share]", "[class*=sharing]", "[class*=social-links]", "[class*=social-icons]", "[class*=addtoany]",
-        "[class*=a2a_kit]", "[class*=sharedaddy]", "[id^=share]",
+        "[class*=a2a_kit]", "[class*=sharedaddy]", "[id^=share]", "[class*=Share]",
     ),
     "dom_newsletter": (
         "[class*=newsletter]", "[id*=newsletter]", "[class^=subscribe]", "[class~=signup]", "[class*=signup-form]",
-        "[id*=mc_embed]", "[class*=mc4wp]",
+        "[id*=mc_embed]", "[class*=mc4wp]", "[class*=signup]", "[class*=sign-up]", "[class*=subscribe]",
     ),
     "dom_related_links": (
         "[class^=related]", "[class*=related-posts]", "[class*=related-articles]", "[class*=related-content]",
         "[class*=related-stories]", "[id^=related]", "[class*=more-stories]", "[class^=trending]", "[class*=most-popular]",
         "[class*=outbrain]", "[id*=outbrain]", "[class*=taboola]", "[id*=taboola]", "[class*=read-next]", "[class~=recommended]",
+        "[class*=related]", "[class*=Related]", "[class*=recommend]",
     ),
     "dom_call_to_action": (
         "[class~=cta]", "[class^=cta-]", "[class*=-cta]", "[class*=call-to-action]", "[class*=calltoaction]", "[id^=cta]",
     ),
     "dom_author_bio": (
         "[class*=author-bio]", "[class*=about-author]", "[class*=author-box]", "[class*=author-info]",
-        "[class*=authorbio]", "[class*=author-card]",
+        "[class*=authorbio]", "[class*=author-card]", "[class*=about_author]", "[class*=author__about]",
+        "[class*=author__bio]", "[class*=author--bio]", "[class*=author-promo]",
     ),
-    "dom_navigation": ("nav", "[role=navigation]", "[class*=breadcrumb]", "[class~=menu]", "[class*=skip-link]"),
+    "dom_navigation": ("nav", "[role=navigation]", "[class*=breadcrumb]", "[class~=menu]", "[class*=skip-link]",
+                       "[class*=pagination]", "[class*=nav-links]"),
     "dom_site_header": ("body > header", "[role=banner]"),
-    "dom_site_footer": ("body > footer", "[role=contentinfo]", "footer[class*=site]", "footer[id*=site]"),
+    "dom_site_footer": ("body > footer", "[role=contentinfo]", "footer[class*=site]", "footer[id*=site]", "footer",
+                        "[class^=footer]", "[class*=footer-]", "[class*=main-footer]", "[class*=post-footer]",
+                        "[class*=article-footer]", "[class*=entry-footer]"),
     "dom_sidebar": ("aside", "[role=complementary]", "[class^=sidebar]", "[class~=sidebar]", "[id^=sidebar]"),
     "dom_form": ("form",),
+    "dom_dialog": ("dialog",),
+    "dom_disclaimer": ("[class*=disclaimer]", "[class*=disclosure]"),
     "dom_comments": ("[id=comments]", "[class~=comments]", "[id=respond]", "[class*=comment-respond]"),
 }
 
 _RULE_SELECTORS = {rule: ", ".join(selectors) for rule, selectors in DOM_RULES.items()}
-_ALL_RULES_SELECTOR = ", ".join(_RULE_SELECTORS.values())
 
 # A container holding this share of the page's text or more is a page wrapper, whatever its class says.
 WRAPPER_TEXT_SHARE = 0.5
@@ -126,18 +137,39 @@ def nesting_depth(html: str, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
+# The steps of nesting_depth where they are cheap to tell: complete closing tags close; void tags and
+# self-closed SVG shapes (thousands on some pages) stay level; any other tag start opens, even where
+# nesting_depth finds no complete tag, which can only add depth.
+_TAG_STEP = re.compile(
+    r"<(?:(/)[a-zA-Z][^<>]*>"
+    r"|(?!(?:area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr)[\s/>])"
+    r"(?!(?:path|polygon|polyline|circle|rect|line|ellipse|use|stop|g)[\s/][^<>]*/>)[a-zA-Z])"
+)
+_STEP = {"": 1, "/": -1}
+
+
+def nesting_depth_bound(html: str) -> int:
+    """An upper bound of ``nesting_depth`` computed in C loops, several times faster: the same steps, plus
+    openings for incomplete tags, which only add depth. The depth floored at 0 is the running height minus
+    the lowest height so far."""
+    heights = list(accumulate(map(_STEP.__getitem__, _TAG_STEP.findall(html)), initial=0))
+    return max(map(sub, heights, accumulate(heights, min)))
+
+
 def _extract(doc: Document, config: ExtractConfig) -> StageResult:
     # Cheap gate first: only pages with many tags can nest deep enough to stall the extractor.
-    if doc.html.count("<") > 5 * MAX_DEPTH and nesting_depth(doc.html) >= MAX_DEPTH:
+    if (doc.html.count("<") > 5 * MAX_DEPTH and nesting_depth_bound(doc.html) >= MAX_DEPTH
+            and nesting_depth(doc.html) >= MAX_DEPTH):
         return doc.replace(html=None).reject(
             "html_too_deep", f"elements nest {MAX_DEPTH} or more levels deep; no real page does"), []
     tree = HTMLTree.parse(doc.html)
     if tree.body is None:
         return doc.replace(html=None).reject("no_main_content", "the page has no <body>"), []
-    meta = page_metadata(tree)
+    attributes = PageAttributes(doc.html)
+    meta = page_metadata(tree, attributes, doc.html)
     edits: list[Edit] = []
     if config.preclean_dom:
-        edits += preclean(tree)
+        edits += preclean(tree, attributes)
 
     all_blocks = text_blocks(
         extract_plain_text(tree, main_content=False, alt_texts=False, comments=True, form_fields=False)
@@ -145,7 +177,7 @@ def _extract(doc: Document, config: ExtractConfig) -> StageResult:
     if config.extractor == "trafilatura":  # trafilatura's full pipeline (with its fallbacks), for comparison
         blocks = trafilatura_blocks(tree.document.html if config.preclean_dom else doc.html, doc.url, fast=False)
     else:
-        blocks = main_content_blocks(doc, tree, all_blocks, config)
+        blocks = main_content_blocks(doc, tree, all_blocks, config, attributes)
 
     title = doc.title or meta.get("title")
     blocks, rule_edits = clean_blocks(blocks, title)
@@ -173,13 +205,14 @@ def _extract(doc: Document, config: ExtractConfig) -> StageResult:
 
 # Where CMSs put the article body, most specific first (the vocabulary trafilatura's BODY_XPATH uses).
 BODY_CONTAINERS = (
-    "[itemprop=articleBody]",
-    "[class*=entry-content], [class*=post-content], [class*=article-body], [class*=article__body], "
-    "[class*=articleBody], [class*=article-content], [class*=article__content], [class*=post-body], "
-    "[class*=story-body], [id*=article-body], [class*=body-text], [class*=article-text], [class*=story-content], "
-    "[class*=post-entry], [class*=rich-text], [class*=single-content], [class*=blog-content]",
-    "article",
-    "main, [role=main]",
+    ("[itemprop=articleBody]",),
+    ("[class*=entry-content]", "[class*=post-content]", "[class*=article-body]", "[class*=article__body]",
+     "[class*=articleBody]", "[class*=article-content]", "[class*=article__content]", "[class*=post-body]",
+     "[class*=story-body]", "[id*=article-body]", "[class*=body-text]", "[class*=article-text]",
+     "[class*=story-content]", "[class*=post-entry]", "[class*=rich-text]", "[class*=single-content]",
+     "[class*=blog-content]"),
+    ("article",),
+    ("main", "[role=main]"),
 )
 MIN_CONTAINER_CHARS = 200
 CONTAINER_SHARE_OF_MAIN = 0.5  # a container with less text than this share of the main prose is a teaser
@@ -189,39 +222,84 @@ PROSE_CHARS = 120
 SENTENCE_END = re.compile(r"[.!?:;)\"”’]$")
 
 
-def main_content_blocks(doc: Document, tree: HTMLTree, all_blocks: list[str], config: ExtractConfig) -> list[str]:
-    main_blocks = text_blocks(
-        extract_plain_text(tree, main_content=True, alt_texts=False, comments=False, form_fields=False)
-    )
-    blocks = body_container_blocks(tree, main_blocks)
+def main_content_blocks(doc: Document, tree: HTMLTree, all_blocks: list[str], config: ExtractConfig,
+                        attributes: PageAttributes | None = None) -> list[str]:
+    main_blocks: list[str] | None = None
+
+    def main() -> list[str]:  # Resiliparse's main-content pass is the costliest step: only when needed
+        nonlocal main_blocks
+        if main_blocks is None:
+            main_blocks = text_blocks(
+                extract_plain_text(tree, main_content=True, alt_texts=False, comments=False, form_fields=False)
+            )
+        return main_blocks
+
+    blocks = body_container_blocks(tree, main, all_blocks, attributes)
     if blocks and sum(len(b) for b in blocks) >= config.fallback_below_chars:
         return blocks
-    if sum(len(b) for b in main_blocks) < config.fallback_below_chars or leaves_out_prose(all_blocks, main_blocks):
-        return trafilatura_blocks(tree.document.html, doc.url, fast=True) or main_blocks
-    return main_blocks
+    if sum(len(b) for b in main()) < config.fallback_below_chars or leaves_out_prose(all_blocks, main()):
+        return trafilatura_blocks(tree.document.html, doc.url, fast=True) or main()
+    return main()
 
 
-def body_container_blocks(tree: HTMLTree, main_blocks: list[str]) -> list[str] | None:
-    """All the text of the page's article-body container, when it has one that holds most of the text."""
-    main_prose_chars = sum(len(b) for b in main_blocks if _is_prose(b))
-    for group in BODY_CONTAINERS:
+def body_container_blocks(tree: HTMLTree, main_blocks, all_blocks: list[str],
+                          attributes: PageAttributes | None = None) -> list[str] | None:
+    """All the text of the page's article-body container, when it has one that holds most of the text.
+    ``main_blocks`` gives the main-content blocks; it is called only when the page's prose does not already
+    settle the question (the main content's prose is, nearly always, part of the page's)."""
+    page_prose_chars = sum(len(b) for b in all_blocks if _is_prose(b))
+    groups = [attributes.selector(selectors) if attributes is not None else ", ".join(selectors)
+              for selectors in BODY_CONTAINERS]
+    # one walk of the tree for all the groups (each query walks all of it), then each group's share
+    found = _nodes(tree.body.query_selector_all(", ".join(group for group in groups if group)))
+    for group in groups:
+        if group is None or not found:
+            continue
         best, best_chars, all_chars = None, 0, 0
-        for element in _nodes(tree.body.query_selector_all(group)):
+        for element in (e for e in found if e.matches(group)):
             chars = len(element.text)
             all_chars += chars
             if chars > best_chars:
                 best, best_chars = element, chars
-        if best is None or best_chars < MIN_CONTAINER_CHARS or best_chars < CONTAINER_SHARE_OF_MAIN * main_prose_chars:
+        if best is None or best_chars < MIN_CONTAINER_CHARS:
             continue
+        # A main content's prose measured up to 10% more than the page's, and Resiliparse renders some pages'
+        # full text empty: the page's prose settles the question only with a margin, and when there is some.
+        if not page_prose_chars or best_chars < 1.5 * CONTAINER_SHARE_OF_MAIN * page_prose_chars:
+            main_prose_chars = sum(len(b) for b in main_blocks() if _is_prose(b))
+            if best_chars < CONTAINER_SHARE_OF_MAIN * main_prose_chars:
+                continue
         if best_chars < DOMINANT_CONTAINER_SHARE * all_chars:
             continue  # a feed of similar boxes (reviews, teasers, posts): none of them is "the" body
-        blocks = text_blocks(
-            extract_plain_text(HTMLTree.parse(best.html), main_content=False, alt_texts=False, comments=False,
-                               form_fields=False)
-        )
+        blocks = text_blocks(_plain_text_alone(tree, best))
         if blocks:
             return blocks
     return None
+
+
+def _plain_text_alone(tree: HTMLTree, element) -> str:
+    """The element's plain text as if it were all the page had: the body's children are set aside while the
+    element alone renders, then everything goes back in place. (Resiliparse renders only whole trees; this
+    gives the same text as re-parsing the element's HTML, without serializing and parsing it.)"""
+    body = tree.body
+    parent, after = element.parent, element.next_sibling
+    children = body.child_nodes.values()
+    for child in children:
+        child.remove()
+    if element.parent is not None:
+        element.remove()
+    body.append_child(element)
+    try:
+        return extract_plain_text(tree, main_content=False, alt_texts=False, comments=False, form_fields=False)
+    finally:
+        element.remove()
+        if parent is not body:
+            if after is not None:
+                parent.insert_before(element, after)
+            else:
+                parent.append_child(element)
+        for child in children:
+            body.append_child(child)
 
 
 def leaves_out_prose(all_blocks: list[str], main_blocks: list[str]) -> bool:
@@ -237,13 +315,16 @@ def _is_prose(block: str) -> bool:
 # --- DOM pre-cleaning ------------------------------------------------------------------------------
 
 
-def preclean(tree: HTMLTree) -> list[Removal]:
+def preclean(tree: HTMLTree, attributes: PageAttributes | None = None) -> list[Removal]:
     """Remove the containers the named DOM rules match, recording each one's text under its rule."""
+    rule_selectors = attributes.rules() if attributes is not None else _RULE_SELECTORS
+    if not rule_selectors:
+        return []
     body = tree.body
     removals: list[Removal] = []
     removed: list = []
     page_chars = 0
-    for element in _nodes(body.query_selector_all(_ALL_RULES_SELECTOR)):
+    for element in _nodes(body.query_selector_all(", ".join(rule_selectors.values()))):
         # Matches come in document order and nothing inside a removed container is removed, so an element
         # inside any removed container is inside the last one (each contains() call walks up the ancestors).
         if element.tag in NEVER_REMOVED or (removed and removed[-1].contains(element)):
@@ -255,7 +336,7 @@ def preclean(tree: HTMLTree) -> list[Removal]:
                 continue
         if len(text) > 300 and _holds_body_text(element):
             continue
-        rule = next(name for name, group in _RULE_SELECTORS.items() if element.matches(group))
+        rule = next(name for name, group in rule_selectors.items() if element.matches(group))
         element.remove()
         removed.append(element)
         if text:
@@ -277,13 +358,78 @@ def _holds_body_text(element) -> bool:
     return False
 
 
+# --- selectors that can match ----------------------------------------------------------------------
+
+# lexbor tests every alternative of a selector list on every element, and the class tests were most of this
+# stage's time: most alternatives name a class word the page never uses. A regex scan of the raw markup for
+# class values tells which can match; the others are left out of the query (the matches are the same).
+# (Tests on id and other attributes are cheap for lexbor: elements rarely carry them.)
+_CLASS_VALUES = re.compile(r"""lass\s*=\s*["']?([^"'>]*)""")  # "class=" and "Class=": a fast literal search
+_ANY_CASE_CLASS_VALUES = re.compile(r"""class\s*=\s*["']?([^"'>]*)""", re.I)  # slower: for pages with "CLASS"
+_CLASS_TEST = re.compile(r"""\[class([~^*$|]?)=["']?([^"'\]]*)["']?(?:\s+[is])?\]""")
+
+
+def _class_needs(selector: str) -> tuple[tuple[bool, str], ...]:
+    """The tests a single selector makes on the class attribute: (whole word?, lower-cased value)."""
+    return tuple((operator in ("~", ""), value.lower()) for operator, value in _CLASS_TEST.findall(selector)
+                 if value and not any(c.isspace() for c in value))
+
+
+@functools.cache
+def _with_needs(selectors: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[bool, str], ...]], ...]:
+    return tuple((selector, _class_needs(selector)) for selector in selectors)
+
+
+class PageAttributes:
+    """The class words a page's markup uses, lower-cased (a superset: the scan does not parse the page)."""
+
+    def __init__(self, html: str):
+        values = (_ANY_CASE_CLASS_VALUES if "LASS" in html else _CLASS_VALUES).findall(html)
+        self.class_words = set(" ".join(values).lower().split())
+        self.joined_class_words = " ".join(self.class_words)
+        self._rules: dict[str, str] | None = None
+
+    def may_match(self, needs: tuple[tuple[bool, str], ...]) -> bool:
+        # ~= and = name a whole word; ^= and *= a part of one (^= only of the first, tested as *=)
+        return all(value in (self.class_words if whole_word else self.joined_class_words)
+                   for whole_word, value in needs)
+
+    def selector(self, selectors: tuple[str, ...]) -> str | None:
+        """The alternatives of ``selectors`` that may match on this page, as one selector list."""
+        return ", ".join(selector for selector, tests in _with_needs(selectors)
+                         if not tests or self.may_match(tests)) or None
+
+    def rules(self) -> dict[str, str]:
+        """DOM_RULES as selector lists, without the alternatives that cannot match and the empty rules."""
+        if self._rules is None:
+            found = ((rule, self.selector(selectors)) for rule, selectors in DOM_RULES.items())
+            self._rules = {rule: selector for rule, selector in found if selector}
+        return self._rules
+
+
 # --- extraction helpers ----------------------------------------------------------------------------
 
 
+_BULLET_CHARS = frozenset("•◦▪‣·*-–")
+
+
 def text_blocks(text: str) -> list[str]:
-    """One block per non-empty line, whitespace folded, list bullets dropped."""
-    squashed = (" ".join(BULLET.sub("", line).split()) for line in text.splitlines() if line and not line.isspace())
-    return [line for line in squashed if line]
+    """One block per non-empty line, whitespace folded, list bullets dropped (what BULLET matches: a bullet
+    word followed by white space; tested on the line's words, which is twice as fast as the regex)."""
+    blocks = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        first = words[0]
+        if (first in _BULLET_CHARS or (1 < len(first) < 5 and first[-1] in ".)" and first[:-1].isdecimal())) and (
+            len(words) > 1 or line[-1].isspace()
+        ):
+            del words[0]
+            if not words:
+                continue
+        blocks.append(" ".join(words))
+    return blocks
 
 
 def trafilatura_blocks(html: str, url: str | None, fast: bool = True) -> list[str]:
@@ -304,8 +450,8 @@ def clean_blocks(blocks: list[str], title: str | None) -> tuple[list[str], list[
     removed: list[Removal] = []
     folded_title = _fold(title) if title else None
     for i, block in enumerate(blocks):
-        folded = _fold(block)
-        if folded_title and i < 5 and folded and (folded == folded_title or folded in folded_title and len(folded) > 20):
+        folded = _fold(block) if folded_title and i < 5 else None
+        if folded and (folded == folded_title or folded in folded_title and len(folded) > 20):
             removed.append(Removal("title_repeated", block, STAGE))
         elif AD_MARKER.match(block):
             removed.append(Removal("ad_marker", block, STAGE))
@@ -350,10 +496,11 @@ _META_SELECTOR = ", ".join(
 )
 
 
-def page_metadata(tree: HTMLTree) -> dict:
-    """title, author, publisher, published (UTC datetime) and canonical url, from what the page declares."""
+def page_metadata(tree: HTMLTree, attributes: PageAttributes | None = None, html: str | None = None) -> dict:
+    """title, author, publisher, published (UTC datetime) and canonical url, from what the page declares.
+    ``html``, the page's markup, lets it skip searches that cannot find anything."""
     meta: dict = {}
-    ld = _json_ld(tree)
+    ld = _json_ld(tree, html)
     tags: dict[str, str] = {}
     if tree.head is not None:
         for m in _nodes(tree.head.query_selector_all(_META_SELECTOR)):
@@ -370,13 +517,13 @@ def page_metadata(tree: HTMLTree) -> dict:
         meta["title"] = _first(declared_title, _strip_site_name(page_title), h1)
     written_by = tags.get("twitter:data1") if (tags.get("twitter:label1") or "").lower() == "written by" else None
     author = _first(ld.get("author"), tags.get("author"), tags.get("article:author"), tags.get("dc.creator"),
-                    tags.get("parsely-author"), tags.get("sailthru.author"), written_by, _byline(tree))
+                    tags.get("parsely-author"), tags.get("sailthru.author"), written_by) or _first(_byline(tree, attributes))
     meta["author"] = _clean_author(author)
     meta["publisher"] = _first(tags.get("og:site_name"), ld.get("publisher"), tags.get("application-name"))
     published = _first(ld.get("datePublished"), tags.get("article:published_time"), tags.get("datepublished"),
                        tags.get("date"), tags.get("dc.date"), tags.get("dc.date.issued"), tags.get("pubdate"),
-                       tags.get("publish-date"), tags.get("parsely-pub-date"), tags.get("sailthru.date"),
-                       _time_element(tree))
+                       tags.get("publish-date"), tags.get("parsely-pub-date"), tags.get("sailthru.date")
+                       ) or _first(_time_element(tree))
     meta["published"] = parse_date(published) if published else None
     meta["url"] = _canonical(tree) or (tags.get("og:url") if (tags.get("og:url") or "").startswith("http") else None)
     return meta
@@ -402,18 +549,24 @@ def _similar(a: str, b: str) -> bool:
 _BY_NAME = re.compile(r"\b[Bb]y:?\s+([A-Z][\w.'’-]+(?:\s+(?:[A-Z][\w.'’-]+|de|van|von|and|&)){0,4})")
 
 
-def _byline(tree: HTMLTree) -> str | None:
+_AUTHOR_ELEMENTS = ("[rel=author]", "[itemprop=author] [itemprop=name]", "[itemprop=author]", "[class*=author-name]",
+                    "[class*=byline] a", "[class~=author] a", "[class~=author]", "[class*=-author]", "[class*=the-author]")
+_BYLINE_ELEMENTS = ("[class*=byline]", "[class*=meta]", "[class*=posted]")
+
+
+def _byline(tree: HTMLTree, attributes: PageAttributes | None = None) -> str | None:
     """The author as the page shows it: an author element, or "By Name" in a byline or meta line."""
     if tree.body is None:
         return None
-    for el in _nodes(tree.body.query_selector_all(
-        "[rel=author], [itemprop=author] [itemprop=name], [itemprop=author], [class*=author-name], "
-        "[class*=byline] a, [class~=author] a, [class~=author], [class*=-author], [class*=the-author]"
-    ))[:8]:
+    authors = attributes.selector(_AUTHOR_ELEMENTS) if attributes is not None else ", ".join(_AUTHOR_ELEMENTS)
+    bylines = attributes.selector(_BYLINE_ELEMENTS) if attributes is not None else ", ".join(_BYLINE_ELEMENTS)
+    # one walk of the tree for both lists, then each list's elements
+    found = _nodes(tree.body.query_selector_all(f"{authors}, {bylines}" if bylines else authors))
+    for el in [e for e in found if e.matches(authors)][:8]:
         text = _BY.sub("", _squash(el.text))
         if 2 < len(text) < 60 and not text.lower().startswith(("author", "about", "the author", "written by")):
             return text
-    for el in _nodes(tree.body.query_selector_all("[class*=byline], [class*=meta], [class*=posted]"))[:8]:
+    for el in [e for e in found if e.matches(bylines)][:8] if bylines else ():
         m = _BY_NAME.search(_squash(el.text))
         if m:
             return m[1]
@@ -427,10 +580,22 @@ def _clean_author(author: str | None) -> str | None:
     return author or None
 
 
-def _json_ld(tree: HTMLTree) -> dict:
+_LD_SCRIPT = 'script[type="application/ld+json"]'
+
+
+def _json_ld_scripts(tree: HTMLTree, html: str | None):
+    """The page's JSON-LD scripts in document order; the body (a long walk) only when the markup mentions
+    more of them than the head holds (lexbor matches the type in any case: lower and upper are counted)."""
+    in_head = _nodes(tree.head.query_selector_all(_LD_SCRIPT)) if tree.head is not None else []
+    yield from in_head
+    if tree.body is not None and (html is None or html.count("ld+json") + html.count("LD+JSON") > len(in_head)):
+        yield from _nodes(tree.body.query_selector_all(_LD_SCRIPT))
+
+
+def _json_ld(tree: HTMLTree, html: str | None = None) -> dict:
     """The first JSON-LD object that looks like the page's article (or web page)."""
     found: dict = {}
-    for script in _nodes(tree.document.query_selector_all('script[type="application/ld+json"]')):
+    for script in _json_ld_scripts(tree, html):
         try:
             data = json.loads(script.text)
         except ValueError:
