@@ -6,9 +6,11 @@
 
 Each page is rendered as plain text with all its chrome (benchmarks.corpus.render_plain_text). A line is
 labelled body when most of the 4-word shingles that touch its words (across line breaks, so a link
-fragment inside a sentence counts as body) occur in the ground-truth body. Two logistic regressions are
-fitted by Newton's method with numpy only: the first on the line features, the second on those features
-plus the first one's scores of the neighbouring lines. Lines are weighted by their share of the page's
+fragment inside a sentence counts as body) occur in the ground-truth body. Two passes are fitted
+(gradient-boosted trees by default, ``--kind logistic`` for Newton's method with numpy only): the first on
+the line features, the second on those features plus the first one's scores of the neighbouring lines and
+where the line sits in the page's likely body. Lines a pattern or navigation rule already removes are left
+out of both (as at inference, where they are never scored). Lines are weighted by their share of the page's
 words, because the scorer averages shingle precision and recall per page. The weights go to
 docclean/data/boilerplate_model.json; inference needs numpy only.
 """

@@ -9,12 +9,17 @@ The text arrives one paragraph (or one visible text node) per line. Three layers
 2. **High-precision patterns** (always): sponsor lines, ``ADVERTISEMENT`` markers, paywall residue (which
    also sets ``truncated``), share / newsletter / cookie prompts, copyright footers, image credits, lone
    navigation words.
-3. **Context classifier** (plain-text input only): a two-pass logistic regression over cheap line features
+3. **Context classifier** (plain-text input only): a two-pass tree ensemble (or logistic regression) over cheap line features
    (length, terminal punctuation, stopword density, title case, digits, link-like words, position in the
    page's text mass) and then over the first pass's scores of the neighbouring lines, like jusText's
    context smoothing: a short line between body paragraphs is a subheading and stays, a run of short
-   title-like lines after the body is a related-links block and goes. Weights are trained on
+   title-like lines after the body is a related-links block and goes. Lines a pattern or navigation rule
+   already removed are not scored (their neighbours see them as chrome). Weights are trained on
    extraction-dev by ``benchmarks/train_boilerplate.py`` and shipped in ``docclean/data``.
+
+Speed: a page is judged as a whole, never line by line in Python. Its lines are joined once into a ``_Page``
+whose code points and character classes (numpy arrays) give every count per line; word look-ups go through a
+hash of each token computed for the whole page; the tree ensembles walk all lines and trees at once.
 
 Text that came out of an HTML extractor (``content_type == "html"``) only gets layer 2: the extractor
 already removed the page chrome, and the classifier is meant for raw scraped text.
@@ -29,7 +34,7 @@ import operator
 import re
 from collections import Counter
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -202,129 +207,374 @@ class Lexicon:
     """Word log-odds of body vs chrome, and whole lines known as chrome on many sites, learned on the
     training split (see benchmarks/train_boilerplate.py); empty when no model ships."""
 
-    __slots__ = ("words", "lines")
+    __slots__ = ("words", "lines", "_tables", "_hashes")
 
     def __init__(self, words: dict[str, float] | None = None, lines: set[str] | frozenset[str] = frozenset()):
         self.words = words or {}
         self.lines = frozenset(lines)
+        self._tables = None
+        self._hashes: tuple[np.ndarray, np.ndarray] | None = None
+
+    def token_ids(self, page: "_Page") -> np.ndarray:
+        """The vocabulary id of every ``\\w+`` token of the page's lower-cased text (0 when unknown), found
+        by a polynomial hash of each token computed for the whole page with numpy: a look-up per token in
+        a Python dict cost as much as all the other features together. The vocabulary is known words
+        only, so a 64-bit collision between one of them and a page's token is not a practical concern."""
+        return self._ids_and_hashes(page)[0]
+
+    def known_lines(self, page: "_Page", words: np.ndarray) -> np.ndarray:
+        """Whether each line's words, space-joined, are one of ``lines``: a hash of each line's sequence of
+        token hashes, compared with those of the known lines (``words``: the lines' token counts)."""
+        token_hashes = self._ids_and_hashes(page)[1]
+        _, _, known_hashes = self._hashes
+        if not len(known_hashes) or not len(token_hashes):
+            return np.zeros(len(words), bool)
+        powers, inverse_powers = _hash_powers(len(token_hashes), _SEQUENCE_BASE)
+        prefix = np.zeros(len(token_hashes) + 1, dtype=np.uint64)
+        np.cumsum(_mix_array(token_hashes) * powers, out=prefix[1:])
+        last = np.cumsum(words)
+        first = last - words
+        line_hashes = (prefix[last] - prefix[np.minimum(first, len(token_hashes))]) * inverse_powers[
+            np.minimum(first, len(token_hashes) - 1)]
+        at = np.minimum(np.searchsorted(known_hashes, line_hashes), len(known_hashes) - 1)
+        return (words > 0) & (words <= 8) & (known_hashes[at] == line_hashes)
+
+    def _ids_and_hashes(self, page: "_Page") -> tuple[np.ndarray, np.ndarray]:
+        cached = getattr(page, "_token_ids", None)
+        if cached is not None and cached[0] is self:
+            return cached[1]
+        if self._hashes is None:
+            vocab = self.tables(_stopwords())[0]
+            known = np.array([_hash_sequence(map(_hash_word, line.split(" "))) for line in self.lines], dtype=np.uint64)
+            self._hashes = (_HashTable({_hash_word(word): i for word, i in vocab.items()}), None, np.sort(known))
+        table = self._hashes[0]
+        codes, classes, _ = page.low_classes
+        if not len(codes) or not table.size:
+            n = int(_run_starts((classes & _WORD_CHAR).astype(bool)).sum())
+            result = (np.zeros(n, dtype=np.intp), np.zeros(n, dtype=np.uint64))
+            page._token_ids = (self, result)
+            return result
+        word = (classes & _WORD_CHAR).astype(bool)
+        first = np.flatnonzero(_run_starts(word))
+        after = np.flatnonzero(_run_starts(word[::-1]))[::-1]
+        after = len(word) - after  # one past each token's last character
+        powers, inverse_powers = _hash_powers(len(codes))
+        prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
+        np.cumsum(codes.astype(np.uint64) * powers, out=prefix[1:])
+        token_hashes = (prefix[after] - prefix[first]) * inverse_powers[first]
+        result = (table.get(token_hashes), token_hashes)
+        page._token_ids = (self, result)
+        return result
+
+    def tables(self, stop: frozenset[str]) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+        """One dictionary look-up per token instead of three: every word the features know gets an id (0 for
+        the rest), and per id whether it is a stopword, a chrome word, and its log-odds (NaN when unknown)."""
+        if self._tables is None or self._tables[0] is not stop:
+            vocab = {word: i for i, word in enumerate(sorted(stop | _CHROME_WORDS | set(self.words)), 1)}
+            size = len(vocab) + 1
+            is_stop, is_chrome, value = np.zeros(size, bool), np.zeros(size, bool), np.full(size, math.nan)
+            for word, i in vocab.items():
+                is_stop[i], is_chrome[i] = word in stop, word in _CHROME_WORDS
+                value[i] = self.words.get(word, math.nan)
+            self._tables = (stop, vocab, is_stop, is_chrome, value)
+        return self._tables[1:]
 
 
-# Whole-page tokenizers: the lines joined with "\n", which no token crosses, so one regex pass gives every
-# line's tokens with the newlines as separators (a per-line loop of small calls cost ten times more).
-_WORD_OR_NEWLINE = re.compile(r"\w+|\n")
-_ALPHA_OR_NEWLINE = re.compile(r"[^\W\d_]+|\n")
-_SENTENCE_END_EACH = re.compile(_SENTENCE_END.pattern, re.M)
+_HASH_BASE = 0x100000001B3  # odd, so invertible modulo 2**64
+
+
+def _hash_word(word: str) -> int:
+    """Sum of code point * base**position, modulo 2**64: what Lexicon.token_ids computes with numpy."""
+    total, power = 0, 1
+    for char in word:
+        total = (total + ord(char) * power) % 2**64
+        power = power * _HASH_BASE % 2**64
+    return total
+
+
+# A sequence of tokens is hashed with its own base, over mixed token hashes: the character hash is linear,
+# so with the same base "e commerce" would hash like "ecommerce".
+_SEQUENCE_BASE = 0x9E3779B97F4A7C15
+_MIX = 0xBF58476D1CE4E5B9
+
+
+def _mix(value: int) -> int:
+    return ((value ^ (value >> 31)) * _MIX) % 2**64
+
+
+def _mix_array(values: np.ndarray) -> np.ndarray:
+    return (values ^ (values >> np.uint64(31))) * np.uint64(_MIX)
+
+
+class _HashTable:
+    """64-bit hashes to ids (0 when absent), open addressing with linear probing, looked up for a whole array
+    at once: a binary search (np.searchsorted) of thousands of tokens cost ten times more."""
+
+    def __init__(self, ids: dict[int, int]):
+        self.size = len(ids)
+        self.bits = max(12, (4 * len(ids)).bit_length())  # a quarter full at most
+        mask = (1 << self.bits) - 1
+        self.hashes = np.zeros(1 << self.bits, dtype=np.uint64)
+        self.ids = np.zeros(1 << self.bits, dtype=np.intp)  # an empty slot reads id 0, "unknown"
+        self.probes = 1
+        taken = set()
+        for value, i in ids.items():
+            slot, probes = _mix(value) >> (64 - self.bits), 1  # mixed: a short word's own top bits are all 0
+            while slot in taken:
+                slot, probes = (slot + 1) & mask, probes + 1
+            taken.add(slot)
+            self.hashes[slot], self.ids[slot] = value, i
+            self.probes = max(self.probes, probes)
+
+    def get(self, values: np.ndarray) -> np.ndarray:
+        slots = (_mix_array(values) >> np.uint64(64 - self.bits)).astype(np.intp)
+        found = np.zeros(len(values), dtype=np.intp)
+        mask = (1 << self.bits) - 1
+        for _ in range(self.probes):
+            hit = self.hashes[slots] == values
+            found[hit] = self.ids[slots[hit]]
+            slots += 1
+            slots &= mask
+        return found
+
+
+def _hash_sequence(hashes) -> int:
+    """Sum of mixed token hash * sequence base**position, modulo 2**64 (see Lexicon.known_lines)."""
+    total, power = 0, 1
+    for value in hashes:
+        total = (total + _mix(value) * power) % 2**64
+        power = power * _SEQUENCE_BASE % 2**64
+    return total
+
+
+_CACHED_POWERS = 1 << 17
+
+
+@lru_cache(maxsize=4)
+def _hash_power_table(size: int, base: int = _HASH_BASE) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(over="ignore"):
+        # np.full would take a Python int above 2**63 through a float: repeat an exact uint64 instead
+        powers = np.cumprod(np.repeat(np.array([base], dtype=np.uint64), size))  # wraps modulo 2**64
+        inverse = np.cumprod(np.repeat(np.array([pow(base, -1, 2**64)], dtype=np.uint64), size))
+    # shifted by one (base**0 first) without np.concatenate, which would promote int64 and uint64 to float
+    powers[1:], inverse[1:] = powers[:-1].copy(), inverse[:-1].copy()
+    powers[0] = inverse[0] = 1
+    return powers, inverse
+
+
+def _hash_powers(n: int, base: int = _HASH_BASE) -> tuple[np.ndarray, np.ndarray]:
+    """base**k and base**-k modulo 2**64 for k < n (from one cached table, pages up to 128K characters)."""
+    if n > _CACHED_POWERS:  # a rare huge page: its tables are not kept
+        powers, inverse = _hash_power_table.__wrapped__(n, base)
+    else:
+        powers, inverse = _hash_power_table(_CACHED_POWERS, base)  # one table serves every page up to 128K chars
+    return powers[:n], inverse[:n]
+
+
+# Character classes of the whole page at once: the lines joined with "\n" (which no token crosses) become an
+# array of code points, and one table look-up gives each character's class; a token starts where a run of
+# word characters starts. Per-line and per-token Python loops cost ten times more.
+_WORD_CHAR, _ALPHA_CHAR, _DIGIT_CHAR, _UPPER_CHAR, _LOWER_CHAR = 1, 2, 4, 8, 16
+_LEADING_PUNCT = frozenset(",.;:!?)]}’”'\"-–—")
 # the tail of _DOMAIN alone: a cheap scan for the few lines worth the full (backtracking) pattern
 _TOP_LEVEL_DOMAIN = re.compile(r"\.(?:com|net|org|co\.uk|fr|de|io|info|news|tv|eu|gov|edu)\b", re.I)
-_FIRST_CHAR = operator.itemgetter(0)
-_LEADING_PUNCT = frozenset(",.;:!?)]}’”'\"-–—")
 _SEPARATORS = "|»›•·"
 _NAV_STRIP = operator.methodcaller("strip", " .:|»›")
-_ENDS_COLON = operator.methodcaller("endswith", ":")
+_LOG1P = np.array([math.log1p(k) for k in range(4096)])  # math's values, as the per-line features had
+
+
+def _class_of(char: str) -> int:
+    """``\\w`` is str.isalnum or "_" and ``[^\\W\\d_]`` is isalnum but not isdecimal (as in the re module)."""
+    word = char.isalnum() or char == "_"
+    return (_WORD_CHAR * word | _ALPHA_CHAR * (char.isalnum() and not char.isdecimal())
+            | _DIGIT_CHAR * char.isdigit() | _UPPER_CHAR * char.isupper() | _LOWER_CHAR * char.islower())
 
 
 @lru_cache(maxsize=1)
-def _char_classes() -> tuple[np.ndarray, np.ndarray]:
-    """str.isdigit / str.isupper of every BMP code point, as lookup tables (astral ones are asked directly)."""
-    bmp = [chr(c) for c in range(0x10000)]
-    return (np.fromiter(map(str.isdigit, bmp), dtype=bool, count=0x10000),
-            np.fromiter(map(str.isupper, bmp), dtype=bool, count=0x10000))
+def _class_table() -> np.ndarray:
+    """The class bits of every BMP code point (astral ones are asked directly)."""
+    return np.fromiter(map(_class_of, map(chr, range(0x10000))), dtype=np.uint8, count=0x10000)
 
 
-def _chars_per_line(text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Digits, upper-case letters, commas and separator characters in each line of ``text``."""
+def _char_classes(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The code points of ``text`` and their class bits."""
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    is_digit, is_upper = _char_classes()
-    bmp = np.minimum(codes, 0xFFFF)
-    digit, upper = is_digit[bmp], is_upper[bmp]
-    for i in np.flatnonzero(codes > 0xFFFF):
-        char = text[i]
-        digit[i], upper[i] = char.isdigit(), char.isupper()
-    comma = codes == ord(",")
-    separator = np.isin(codes, [ord(c) for c in _SEPARATORS])
-    return tuple(np.add.reduceat(flags.astype(np.int64), starts) for flags in (digit, upper, comma, separator))
+    classes = _class_table()[np.minimum(codes, 0xFFFF)]
+    for i in np.flatnonzero(codes > 0xFFFF).tolist():
+        classes[i] = _class_of(text[i])
+    return codes, classes
 
 
-def _tokens_per_line(tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """For a token list with a newline token between lines: which tokens are words, and each token's line."""
-    newline = np.fromiter(map("\n".__eq__, tokens), dtype=bool, count=len(tokens))
-    return ~newline, np.cumsum(newline)
+@lru_cache(maxsize=32)
+def _char_set_table(chars: str | frozenset[str]) -> np.ndarray:
+    table = np.zeros(0x10000, dtype=bool)
+    table[[ord(c) for c in chars]] = True
+    return table
 
 
-def _count(line_of: np.ndarray, m: int, weights: np.ndarray | None = None) -> np.ndarray:
-    return np.bincount(line_of, weights=weights, minlength=m)[:m]
+def _one_of(codes: np.ndarray, chars: str | frozenset[str]) -> np.ndarray:
+    """Whether each code point is one of ``chars`` (BMP characters): a table look-up, where np.isin sorts."""
+    return _char_set_table(chars)[np.minimum(codes, 0xFFFF)] & (codes <= 0xFFFF)
 
 
-def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bool], lexicon: Lexicon) -> dict:
+def _run_starts(flags: np.ndarray) -> np.ndarray:
+    """Where a run of set flags starts (a token of those characters)."""
+    starts = flags.copy()
+    starts[1:] &= ~flags[:-1]
+    return starts
+
+
+def _per_line(flags: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """How many flags are set in each line (the line's newline, never set, included)."""
+    return np.add.reduceat(flags.astype(np.int64), starts) if len(flags) else np.zeros(len(starts), np.int64)
+
+
+def _log1p(counts: np.ndarray) -> np.ndarray:
+    """math.log1p of non-negative integers, from a table where it can."""
+    small = counts < len(_LOG1P)
+    if small.all():
+        return _LOG1P[counts]
+    return np.array([math.log1p(v) for v in counts.tolist()])
+
+
+def _newline_starts(codes: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.flatnonzero(codes == 10) + 1])
+
+
+_TERMINAL_EACH = re.compile(_TERMINAL.pattern, re.M)
+_SENTENCE_MARKS = ".!?…"
+
+
+class _Page:
+    """One page's lines joined with "\n", and the per-character arrays that every whole-page pass (rules,
+    features, joining) reads: computed once per page rather than once per pass. Lines hold no newline."""
+
+    def __init__(self, lines: list[str], text: str | None = None):
+        self.lines = lines
+        self.text = "\n".join(lines) if text is None else text
+        self.codes, self.classes = _char_classes(self.text)
+        self.starts = _newline_starts(self.codes)
+        self.ends = np.append(self.starts[1:] - 1, len(self.codes))  # one past each line's last character
+        self._token_ids = None  # (lexicon, its token ids and hashes), see Lexicon.token_ids
+
+    @cached_property
+    def low_text(self) -> str:
+        return self.text.lower()
+
+    @cached_property
+    def lows(self) -> list[str]:
+        return self.low_text.split("\n")
+
+    @cached_property
+    def low_classes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Code points, classes and line starts of the lower-cased text (lower() may change lengths: "İ")."""
+        if self.low_text == self.text:
+            return self.codes, self.classes, self.starts
+        codes, classes = _char_classes(self.low_text)
+        return codes, classes, (self.starts if len(codes) == len(self.codes) else _newline_starts(codes))
+
+    @cached_property
+    def words(self) -> np.ndarray:
+        """The number of ``\\w+`` words in each line."""
+        return _per_line(_run_starts((self.classes & _WORD_CHAR).astype(bool)), self.starts)
+
+    @cached_property
+    def endings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each line ends like _TERMINAL, and like _SENTENCE_END: one scan, as the leftmost terminal
+        mark of a line's end is the only place a sentence end can match (the closers are no marks)."""
+        at = np.array([hit.start() for hit in _TERMINAL_EACH.finditer(self.text)], dtype=np.int64)
+        terminal, sentence = np.zeros(len(self.lines), bool), np.zeros(len(self.lines), bool)
+        if len(at):
+            rows = np.searchsorted(self.starts, at, "right") - 1
+            terminal[rows] = True
+            sentence[rows[_one_of(self.codes[at], _SENTENCE_MARKS)]] = True
+        return terminal, sentence
+
+    @cached_property
+    def could_be_crumb(self) -> np.ndarray:
+        """The lines _NAV_CRUMB could match: starting with a digit or a separator, or ending in "|"."""
+        return (_one_of(self.codes[self.starts], _CRUMB_FIRST) | (self.classes[self.starts] & _DIGIT_CHAR).astype(bool)
+                | (self.codes[self.ends - 1] == ord("|")))
+
+    @cached_property
+    def navigation(self) -> np.ndarray:
+        return _find_navigation_lines(self)
+
+    @cached_property
+    def prose(self) -> np.ndarray:
+        """_is_prose of each line."""
+        terminal, _ = self.endings
+        return ((self.words >= 12) & terminal) | (self.words >= 30)
+
+
+def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bool], lexicon: Lexicon,
+                   page: _Page | None = None) -> dict:
     """The features of each line on its own, as columns. Lines are non-empty and hold no newline."""
     m = len(lines)
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=m)
-    starts = np.concatenate([[0], np.cumsum(lengths[:-1] + 1)]).astype(np.int64)
-    text = "\n".join(lines)
-    lows = list(map(str.lower, lines))
-    low_text = "\n".join(lows)
+    page = page or _Page(lines)
+    text, low_text, codes, classes, starts, ends = page.text, page.low_text, page.codes, page.classes, page.starts, page.ends
+    lengths = ends - starts
+    _, low_classes, low_starts = page.low_classes
 
-    tokens = _WORD_OR_NEWLINE.findall(low_text)
-    is_word, line_of = _tokens_per_line(tokens)
-    word_line = line_of[is_word]
-    n = _count(word_line, m)
+    word = (low_classes & _WORD_CHAR).astype(bool)
+    word_start = _run_starts(word)
+    n = _per_line(word_start, low_starts)
     n_or_1 = np.maximum(n, 1)
-    stop_flags = np.fromiter(map(stop.__contains__, tokens), dtype=bool, count=len(tokens))
-    chrome_flags = np.fromiter(map(_CHROME_WORDS.__contains__, tokens), dtype=bool, count=len(tokens))
-    token_len = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    letters_in_words = _count(word_line, m, token_len[is_word].astype(float))
+    letters_in_words = _per_line(word, low_starts).astype(float)
 
-    lex_value = np.fromiter(map(lexicon.words.get, tokens, itertools.repeat(math.nan)), dtype=float, count=len(tokens))
+    _, is_stop, is_chrome, lex_of = lexicon.tables(stop)
+    ids = lexicon.token_ids(page)
+    token_line = np.repeat(np.arange(m), n)
+    stop_count = np.bincount(token_line[is_stop[ids]], minlength=m)
+    chrome_count = np.bincount(token_line[is_chrome[ids]], minlength=m)
+    lex_value = lex_of[ids]
     found = ~np.isnan(lex_value)
-    found_line, found_value = line_of[found], lex_value[found]
-    n_found = _count(found_line, m)
+    found_line, found_value = token_line[found], lex_value[found]
+    n_found = np.bincount(found_line, minlength=m)
     has_found = n_found > 0
-    lex_sum = _count(found_line, m, found_value)  # in line order, as a left-to-right sum
+    lex_sum = np.bincount(found_line, weights=found_value, minlength=m)  # in line order, a left-to-right sum
     lex_min, lex_max = np.full(m, math.inf), np.full(m, -math.inf)
     np.minimum.at(lex_min, found_line, found_value)
     np.maximum.at(lex_max, found_line, found_value)
-    word_lines = map(str.strip, " ".join(tokens).split("\n"))  # each line's words, space-joined
-    known = np.fromiter(map(lexicon.lines.__contains__, word_lines), dtype=float, count=m)
+    known = lexicon.known_lines(page, n).astype(float)  # whole lines known as chrome have at most 8 words
     lex = np.column_stack([
         np.where(has_found, lex_sum / np.maximum(n_found, 1), 0.0), np.where(has_found, lex_min, 0.0),
         np.where(has_found, lex_max, 0.0), np.where(has_found, n_found / n_or_1, 0.0), known,
     ])
 
-    alpha = _ALPHA_OR_NEWLINE.findall(text)
-    is_alpha, alpha_line_of = _tokens_per_line(alpha)
-    alpha_line = alpha_line_of[is_alpha]
-    n_alpha = np.maximum(_count(alpha_line, m), 1)
-    alpha_len = np.fromiter(map(len, alpha), dtype=float, count=len(alpha))[is_alpha]
-    letters = _count(alpha_line, m, alpha_len)
+    alpha = (classes & _ALPHA_CHAR).astype(bool)
+    alpha_start = _run_starts(alpha)
+    n_alpha = np.maximum(_per_line(alpha_start, starts), 1)
+    letters = _per_line(alpha, starts).astype(float)
     letters = np.where(letters == 0, 1.0, letters)
-    titlecase = np.fromiter(map(str.isupper, map(_FIRST_CHAR, alpha)), dtype=bool, count=len(alpha))
-    n_titlecase = _count(alpha_line_of[titlecase & is_alpha], m)
+    n_titlecase = _per_line(alpha_start & (classes & _UPPER_CHAR).astype(bool), starts)
+    digits = _per_line((classes & _DIGIT_CHAR).astype(bool), starts)
+    uppers = _per_line((classes & _UPPER_CHAR).astype(bool), starts)
+    commas = _per_line(codes == ord(","), starts)
+    separators = _per_line(_one_of(codes, _SEPARATORS), starts)
+    first_codes, last_codes = codes[starts], codes[ends - 1]
 
-    digits, uppers, commas, separators = _chars_per_line(text, starts)
-    line_index = np.arange(m)
-    ends_sentence = np.zeros(m)
-    ends_sentence[np.searchsorted(starts, [h.start() for h in _SENTENCE_END_EACH.finditer(text)], "right") - 1] = 1.0
+    ends_sentence = page.endings[1].astype(float)
     has_domain = np.zeros(m)
     for i in set(np.searchsorted(starts, [h.start() for h in _TOP_LEVEL_DOMAIN.finditer(text)], "right") - 1):
         has_domain[i] = 1.0 if _DOMAIN.search(lines[i]) else 0.0
     is_date = np.zeros(m)
     for i in np.flatnonzero((n <= 8) & (digits >= 4)):  # every date form has a four-digit year
         is_date[i] = 1.0 if parse_date(lines[i]) else 0.0
-    firsts = list(map(_FIRST_CHAR, lines))
-    n_list = n.tolist()
+    lows = page.lows
     return {
         "n_words": n.astype(float),
-        "log_words": np.fromiter(map(math.log1p, n_list), dtype=float, count=m),
-        "log_chars": np.fromiter(map(math.log1p, lengths.tolist()), dtype=float, count=m),
+        "log_words": _log1p(n),
+        "log_chars": _log1p(lengths),
         "ends_sentence": ends_sentence,
-        "ends_colon": np.fromiter(map(_ENDS_COLON, lines), dtype=float, count=m),
-        "stop_ratio": _count(line_of[stop_flags & is_word], m) / n_or_1,
+        "ends_colon": (last_codes == ord(":")).astype(float),
+        "stop_ratio": stop_count / n_or_1,
         "title_ratio": n_titlecase / n_alpha,
         "digit_ratio": digits / lengths,
         "upper_ratio": uppers / letters,
-        "starts_lower": np.fromiter(map(str.islower, firsts), dtype=float, count=m),
-        "starts_punct": np.fromiter(map(_LEADING_PUNCT.__contains__, firsts), dtype=float, count=m),
-        "chrome_ratio": _count(line_of[chrome_flags & is_word], m) / n_or_1,
+        "starts_lower": (classes[starts] & _LOWER_CHAR).astype(bool).astype(float),
+        "starts_punct": _one_of(first_codes, _LEADING_PUNCT).astype(float),
+        "chrome_ratio": chrome_count / n_or_1,
         "has_separator": (separators > 0).astype(float),
         "has_domain": has_domain,
         "is_date": is_date,
@@ -336,7 +586,8 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
     }
 
 
-def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits: list[bool] | None = None) -> np.ndarray:
+def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits: list[bool] | None = None,
+                  page: _Page | None = None) -> np.ndarray:
     """One row of FEATURE_NAMES per line; the same function serves training and inference."""
     stop = _stopwords()
     if pattern_hits is None:
@@ -347,7 +598,7 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
     m = len(lines)
     if not m:
         return np.zeros((0, len(FEATURE_NAMES)))
-    c = _local_columns(lines, stop, pattern_hits, lexicon)
+    c = _local_columns(lines, stop, pattern_hits, lexicon, page)
     lex = c["lex"]
     words = c["n_words"]
     sentence = c["ends_sentence"]
@@ -413,25 +664,16 @@ def _run_features(prose: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """jusText's context, directly: how long the run of short lines around a line is (a menu is long, a
     subheading is a run of one), whether prose closes the run on both sides, and how far the nearest prose is."""
     m = len(prose)
-    run_len = np.zeros(m)
-    between = np.zeros(m)
-    distance = np.zeros(m)
-    i = 0
-    while i < m:
-        if prose[i]:
-            i += 1
-            continue
-        j = i
-        while j < m and not prose[j]:
-            j += 1
-        run_len[i:j] = j - i
-        between[i:j] = 1.0 if i > 0 and j < m else 0.0
-        k = np.arange(i, j)
-        before = k - (i - 1) if i > 0 else np.full(j - i, m)
-        after = j - k if j < m else np.full(j - i, m)
-        distance[i:j] = np.minimum(before, after)
-        i = j
-    return np.log1p(run_len), between, np.log1p(distance)
+    idx = np.arange(m)
+    previous = np.maximum.accumulate(np.where(prose, idx, -1)) if m else idx  # the last prose line at or above
+    following = np.minimum.accumulate(np.where(prose, idx, m)[::-1])[::-1] if m else idx  # at or below
+    short = ~prose
+    run_len = np.where(short, following - previous - 1, 0)
+    between = (short & (previous >= 0) & (following < m)).astype(float)
+    before = np.where(previous >= 0, idx - previous, m)
+    after = np.where(following < m, following - idx, m)
+    distance = np.where(short, np.minimum(before, after), 0)
+    return np.log1p(run_len.astype(float)), between, np.log1p(distance.astype(float))
 
 
 def context_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -452,11 +694,49 @@ def context_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     logit = np.log(np.clip(p, 1e-4, 1 - 1e-4) / np.clip(1 - p, 1e-4, 1))
     cols = [p, logit / 5, prev_p, next_p, window_mean(2), window_mean(5), window_mean(15), max_before, max_after,
             np.minimum(prev_p, next_p), np.maximum(prev_p, next_p)]
-    return np.column_stack([x] + cols)
+    return np.column_stack([x] + cols + _body_mass_columns(x, p))
+
+
+def _shifted(values: np.ndarray, k: int) -> np.ndarray:
+    """``values`` of the line ``k`` below (k > 0) or above, 0 past the page's ends."""
+    out = np.zeros(len(values))
+    if k > 0:
+        out[:-k] = values[k:]
+    else:
+        out[-k:] = values[:k]
+    return out
+
+
+def _body_mass_columns(x: np.ndarray, p: np.ndarray) -> list[np.ndarray]:
+    """Where a line sits in the page's likely body: the first pass's scores two and three lines away, the
+    share of the likely-body words before and after it (a footer comes after all of them), the body words
+    around it, its distance to the densest stretch of body text, and the page's overall body score (forums
+    and shops have less body than articles, so their scores mean something else)."""
+    m = len(p)
+    words = np.expm1(x[:, FEATURE_NAMES.index("log_words")])
+    body = p * words
+    total = body.sum() or 1.0
+    cum = np.cumsum(body)
+    before, after = (cum - body) / total, (total - cum) / total
+    window = np.concatenate([[0.0], cum])
+    idx = np.arange(m)
+    near = window[np.minimum(idx + 11, m)] - window[np.maximum(idx - 10, 0)]
+    near_words = np.concatenate([[0.0], np.cumsum(words)])
+    near_all = near_words[np.minimum(idx + 11, m)] - near_words[np.maximum(idx - 10, 0)]
+    densest = int(np.argmax(near)) if m else 0
+    page_body = float(body.sum() / (words.sum() or 1.0))
+    return [
+        _shifted(p, -2), _shifted(p, 2), _shifted(p, -3), _shifted(p, 3), before, after,
+        np.log1p(near), near / np.maximum(near_all, 1.0), np.log1p(np.abs(idx - densest)) / 5,
+        np.sign(idx - densest), near / (near.max() or 1.0), np.full(m, page_body), p - page_body,
+    ]
 
 
 CONTEXT_NAMES = FEATURE_NAMES + ["p", "logit", "prev_p", "next_p", "win2_p", "win5_p", "win15_p", "max_p_before",
-                                 "max_p_after", "min_neigh_p", "max_neigh_p"]
+                                 "max_p_after", "min_neigh_p", "max_neigh_p",
+                                 "p_minus2", "p_plus2", "p_minus3", "p_plus3", "body_mass_before", "body_mass_after",
+                                 "log_body_near", "body_share_near", "log_densest_distance", "after_densest",
+                                 "near_vs_densest", "page_body", "p_vs_page"]
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -496,13 +776,17 @@ class _Stage:
                     heap_feature[tree, pos] = feature[node]
                     heap_threshold[tree, pos] = threshold[node]
                     stack += [(2 * pos + 1, level + 1, left[node]), (2 * pos + 2, level + 1, right[node])]
-        self.feature = heap_feature.ravel()
+        self.feature = heap_feature.ravel().astype(np.int32)
         self.threshold = heap_threshold.ravel()
         self.value = heap_value.ravel()
         self.root_feature = heap_feature[:, 0].copy()
         self.root_threshold = heap_threshold[:, 0].copy()
-        self.tree_base = (np.arange(n_trees) * n_inner)[:, None]
-        self.leaf_base = (np.arange(n_trees) * n_leaves - n_inner)[:, None]
+        # positions are global (tree * n_inner + heap position): the children of global g in tree t are
+        # 2g + 1 - base_t and 2g + 2 - base_t, so one step is g = 2g + (2 - base_t) - goes_left
+        tree_base = (np.arange(n_trees, dtype=np.int32) * n_inner)[:, None]
+        self.first_step = tree_base + 2
+        self.step = 2 - tree_base
+        self.leaf_offset = (np.arange(n_trees) * n_leaves - n_inner)[:, None] - tree_base
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "logistic":
@@ -510,17 +794,18 @@ class _Stage:
         m = len(x)
         by_feature = np.ascontiguousarray(x.T)  # [features x lines]: a tree's rows mostly read one feature
         flat = by_feature.ravel()
-        rows = np.arange(m)[None, :]
-        feature_offset = self.feature * m
+        rows = np.arange(m, dtype=np.int32)[None, :]
+        feature_offset = self.feature * np.int32(m)
         goes_left = by_feature[self.root_feature] <= self.root_threshold[:, None]
-        pos = 2 - goes_left.astype(np.intp)  # [trees x lines] heap position: left child 2k+1, right 2k+2
+        node = self.first_step - goes_left  # [trees x lines], global heap positions
         for _ in range(1, self.depth):
-            node = pos + self.tree_base
-            goes_left = flat.take(feature_offset.take(node) + rows) <= self.threshold.take(node)
-            pos *= 2
-            pos += 2
-            pos -= goes_left
-        leaves = self.value.take(pos + self.leaf_base)
+            at = feature_offset.take(node)
+            at += rows
+            goes_left = flat.take(at) <= self.threshold.take(node)
+            node *= 2
+            node += self.step
+            node -= goes_left
+        leaves = self.value.take(node + self.leaf_offset)
         # summed along each line's trees in order, as the trained evaluation did
         return np.ascontiguousarray(leaves.T).sum(axis=1) + self.bias
 
@@ -531,7 +816,7 @@ def _model() -> dict | None:
         raw = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     except OSError:
         return None
-    if raw.get("features") != FEATURE_NAMES:
+    if raw.get("features") != FEATURE_NAMES or raw.get("context_features", CONTEXT_NAMES) != CONTEXT_NAMES:
         return None  # weights from another feature set: fall back to hand-set thresholds
     lex = raw.get("lexicon") or {}
     return {
@@ -539,6 +824,13 @@ def _model() -> dict | None:
         "lexicon": Lexicon(lex.get("words"), set(lex.get("lines", ()))),
         "smoothing": raw.get("smoothing"),
     }
+
+
+def _decided(page: _Page, x: np.ndarray) -> np.ndarray:
+    """The lines a pattern or navigation rule removes whatever their score: the model never scores them."""
+    decided = x[:, FEATURE_NAMES.index("pattern_hit")] > 0
+    decided[_navigation_lines(page)] = True
+    return decided
 
 
 def _hand_scores(x: np.ndarray) -> np.ndarray:
@@ -550,32 +842,57 @@ def _hand_scores(x: np.ndarray) -> np.ndarray:
     return _sigmoid(score)
 
 
-def body_scores(lines: list[str], pattern_hits: list[bool] | None = None) -> np.ndarray:
-    """The probability that each line is main content, given the lines around it."""
+def body_scores(lines: list[str], pattern_hits: list[bool] | None = None, *, page: _Page | None = None,
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """The probability that each line is main content, given the lines around it. With ``rows``, only
+    those lines are scored (the rest read 0): the first pass still sees every line, as context."""
     if not lines:
         return np.zeros(0)
     model = _model()
     if model is None:
-        return _hand_scores(line_features(lines, Lexicon(), pattern_hits))
-    x = line_features(lines, model["lexicon"], pattern_hits)
-    p1 = _sigmoid(model["stage1"].logit(x))
-    return _sigmoid(model["stage2"].logit(context_features(x, p1)))
+        return _hand_scores(line_features(lines, Lexicon(), pattern_hits, page))
+    page = page or _Page(lines)
+    x = line_features(lines, model["lexicon"], pattern_hits, page)
+    open_rows = ~_decided(page, x)
+    p1 = np.zeros(len(lines))  # a line a rule removes is chrome to its neighbours too
+    p1[open_rows] = _sigmoid(model["stage1"].logit(x[open_rows]))
+    x2 = context_features(x, p1)
+    if rows is None:
+        return _sigmoid(model["stage2"].logit(x2))
+    scores = np.zeros(len(lines))
+    scores[rows] = _sigmoid(model["stage2"].logit(x2[rows]))
+    return scores
 
 
 # --- the stage -----------------------------------------------------------------------------------
 
 # a cheap substring test before each rule's regex (most lines match none)
+# The words each gated rule's every alternative contains (lower-cased): a page is scanned for them with
+# str.find, and a line holding none of a rule's is not matched against it. (The first condition of the
+# paywall and newsletter gates is the rules' historical gate; the second, which every alternative implies,
+# lets the page scan skip the many lines with "log", "sign" or "mail" in a word.)
+_SPONSOR_STARTS = ("sponsor", "paid", "partner", "promoted")
+_GATE_NEEDLES = {
+    "paywall_residue": ("subscri", "member", "continue", "already", "read the", "article"),
+    "cookie_notice": ("cookie", "continuing", "consent", "preferences"),
+    "newsletter_prompt": ("newsletter", "inbox", "mail", "alert", "thank"),
+    "copyright_footer": ("©", "(c)", "copyright", "reserved"),
+}
 _PATTERN_GATE = {
-    "sponsor_line": lambda low: low.startswith(("sponsor", "paid", "partner", "promoted")),
-    "paywall_residue": lambda low: "subscri" in low or "log" in low or "sign" in low or "member" in low,
+    "sponsor_line": lambda low: low.startswith(_SPONSOR_STARTS),
+    "paywall_residue": lambda low: ("subscri" in low or "log" in low or "sign" in low or "member" in low)
+    and any(needle in low for needle in _GATE_NEEDLES["paywall_residue"]),
     "cookie_notice": lambda low: "cookie" in low or "continuing" in low or "consent" in low or "preferences" in low,
-    "newsletter_prompt": lambda low: "newsletter" in low or "inbox" in low or "mail" in low or "sign" in low
-    or "subscri" in low or "thank" in low or "mailing" in low,
+    "newsletter_prompt": lambda low: ("newsletter" in low or "inbox" in low or "mail" in low or "sign" in low
+                                      or "subscri" in low or "thank" in low or "mailing" in low)
+    and any(needle in low for needle in _GATE_NEEDLES["newsletter_prompt"]),
     "copyright_footer": lambda low: "©" in low or "(c)" in low or "copyright" in low or "reserved" in low,
 }
 
 
-def _pattern_rule(line: str, n_words: int | None = None) -> str | None:
+def _pattern_rule(line: str, n_words: int | None = None, ungated: bool = True) -> str | None:
+    """The first high-precision rule ``line`` matches. ``ungated=False``: the caller knows the line cannot
+    match a rule without a gate (see _pattern_rules)."""
     if n_words is None:
         n_words = line.count(" ") + 1  # an upper bound on the words is enough for the length caps
     low = line.lower()
@@ -588,17 +905,16 @@ def _pattern_rule(line: str, n_words: int | None = None) -> str | None:
             if exact > cap:
                 continue
         gate = _PATTERN_GATE.get(rule)
-        if gate is not None and not gate(low):
+        if gate is None and not ungated or gate is not None and not gate(low):
             continue
         if pattern.search(line):
             return rule
     return None
 
 
-# Every gate word of _PATTERN_GATE, to find in one pass the lines a gated rule could match.
-_GATE_WORDS = re.compile(
-    "sponsor|paid|partner|promoted|subscri|log|sign|member|cookie|continuing|consent|preferences|newsletter"
-    "|inbox|mail|thank|©|\\(c\\)|copyright|reserved")
+# Every gate word of _GATE_NEEDLES, to find in one pass the lines a gated rule could match (sponsor lines
+# are found by how they start).
+_GATE_STRINGS = tuple(dict.fromkeys(needle for needles in _GATE_NEEDLES.values() for needle in needles))
 _SMALL_TEXT = 4000
 _FEW_LINES = 100
 _NAV_LINE_STRIP = operator.methodcaller("strip", " .:")
@@ -608,43 +924,66 @@ def _word_counts(text: str) -> list[int]:
     """The number of ``\\w+`` words in each line of ``text``."""
     if len(text) < _SMALL_TEXT:  # numpy's fixed costs outweigh a loop on a short extracted article
         return [len(_WORD.findall(line)) for line in text.split("\n")]
-    tokens = _WORD_OR_NEWLINE.findall(text)
-    is_word, line_of = _tokens_per_line(tokens)
-    return np.bincount(line_of[is_word], minlength=text.count("\n") + 1).tolist()
+    codes, classes = _char_classes(text)
+    return _per_line(_run_starts((classes & _WORD_CHAR).astype(bool)), _newline_starts(codes)).tolist()
 
 
-def _lines_with(pattern: re.Pattern, text: str) -> set[int]:
-    """The lines of ``text`` where ``pattern`` matches, and every line a match runs into (so a line whose
-    own match a longer one swallowed is found too)."""
-    hits = [(hit.start(), max(hit.end() - 1, hit.start())) for hit in pattern.finditer(text)]
+def _lines_containing(needles: tuple[str, ...], text: str, starts: np.ndarray) -> set[int]:
+    """The lines of ``text`` (starting at ``starts``) that contain one of ``needles`` (which hold no newline):
+    str.find runs at C speed where a regex alternation tries every word at every character."""
+    hits = []
+    for needle in needles:
+        at = text.find(needle)
+        while at >= 0:
+            hits.append(at)
+            at = text.find("\n", at)  # the rest of this line is already a candidate
+            if at < 0:
+                break
+            at = text.find(needle, at)
     if not hits:
         return set()
-    first, last = (np.searchsorted(_line_starts(text), np.array(hits).T, "right") - 1).tolist()
-    return {line for a, b in zip(first, last) for line in range(a, b + 1)}
-
-
-def _line_starts(text: str) -> np.ndarray:
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return np.concatenate([[0], np.flatnonzero(codes == 10) + 1])
+    return set((np.searchsorted(starts, hits, "right") - 1).tolist())
 
 
 # The rules without a gate word, as one pattern tried at the start of each line (they are anchored there),
-# plus the one place they are not: a credit at the end of a caption ("... / Getty Images"), which a scan for
-# its loose form over the whole page finds. A line with none of these and no gate word cannot match a rule.
+# plus the one place they are not: a credit at the end of a caption ("... / Getty Images"). A line with none
+# of these and no gate word cannot match a rule.
 _UNGATED_ANY = re.compile(
     "|".join(f"(?:{pattern.pattern})" for rule, pattern in _PATTERNS if rule not in _PATTERN_GATE), re.I)
-_CREDIT_TAIL = re.compile(r"(?:/|via|by|\()\s*(?:getty images|shutterstock|istock|afp|reuters|ap|epa|alamy)", re.I)
+# How the anchored alternatives of _UNGATED_ANY (advertisement_marker, share_prompt and image_credit's) can
+# begin, lower-cased: only lines starting so are tried. The four letters re.IGNORECASE equates with ASCII ones
+# that lower() does not ("ſ" is an "s") make a page try every line.
+_UNGATED_STARTS = (
+    "-", "ad", "sponsored", "publicit", "anzeige", "story", "article", "continue", "scroll", "skip", "share", "tweet",
+    "pin", "click", "copy", "link", "facebook", "twitter", "linkedin", "whatsapp", "reddit", "pinterest", "telegram",
+    "flipboard", "follow", "print", "email", "image", "photo", "picture", "illustration", "credit", "source", "getty",
+    "shutterstock", "istock", "afp", "reuters", "ap",
+)
+_IGNORECASE_ODDITIES = ("ı", "ſ", "\u212a", "i\u0307")
+# image_credit's unanchored alternative ends the line: a credit name, maybe in brackets
+_CREDIT_NAMES = ("getty images", "shutterstock", "istock", "istockphoto", "afp", "reuters", "ap photo", "ap", "epa", "alamy")
+_CREDIT_ENDS = _CREDIT_NAMES + tuple(name + ")" for name in _CREDIT_NAMES)
 
 
-def _pattern_rules(lines: list[str], text: str) -> list[str | None]:
+def _pattern_rules(lines: list[str], text: str, page: _Page | None = None) -> list[str | None]:
     """_pattern_rule of each line, asked only where a rule could match."""
     if len(lines) < _FEW_LINES:  # an extracted article: its few long lines fail the word caps at once
         return list(map(_pattern_rule, lines))
-    candidates = _lines_with(_GATE_WORDS, text.lower()) | _lines_with(_CREDIT_TAIL, text)
-    candidates.update(i for i, hit in enumerate(map(_UNGATED_ANY.match, lines)) if hit is not None)
+    page = page or _Page(lines, text)
+    _, _, low_starts = page.low_classes
+    gated = _lines_containing(_GATE_STRINGS, page.low_text, low_starts)
+    if any(odd in page.low_text for odd in _IGNORECASE_ODDITIES):
+        could_start = range(len(lines))
+    else:
+        starts_so = operator.methodcaller("startswith", _UNGATED_STARTS + _SPONSOR_STARTS)
+        could_start = [i for i, hit in enumerate(map(starts_so, page.lows)) if hit]
+    gated.update(i for i in could_start if page.lows[i].startswith(_SPONSOR_STARTS))
+    ungated = {i for i in could_start if _UNGATED_ANY.match(lines[i])}
+    ends_credit = operator.methodcaller("endswith", _CREDIT_ENDS)
+    ungated.update(i for i, hit in enumerate(map(ends_credit, page.lows)) if hit)
     rules: list[str | None] = [None] * len(lines)
-    for i in candidates:
-        rules[i] = _pattern_rule(lines[i])
+    for i in gated | ungated:
+        rules[i] = _pattern_rule(lines[i], ungated=i in ungated)
     return rules
 
 
@@ -732,16 +1071,6 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
     return rules, meta
 
 
-def _name_classified(i: int, line: str, first_body: int, last_body: int, n: int) -> str:
-    if n <= 2 or _NAV_CRUMB.match(line):
-        return "navigation"
-    if i < first_body:
-        return "page_header"
-    if i > last_body:
-        return "related_headlines" if _title_like(line, n) else "page_footer"
-    return "inline_chrome"
-
-
 _GLUE_WORDS = {
     "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "from", "with", "and", "or", "but", "as", "than",
     "our", "your", "their", "its", "his", "her", "my", "see", "via", "into", "about", "like", "is", "are", "was",
@@ -749,34 +1078,52 @@ _GLUE_WORDS = {
 _CLOSING = tuple(",.;:!?)]}%’”»")
 
 
-def _continues(previous: str, line: str) -> bool:
-    """Whether ``line`` is the next piece of the same sentence (a scraper puts each link on its own line)."""
-    if line.startswith(_CLOSING):
-        return True
-    if _TERMINAL.search(previous):
-        return False
-    if line[0].islower():
-        return True
-    last = previous.rsplit(None, 1)[-1].lower()
-    return last in _GLUE_WORDS or previous.endswith((",", "(", "“", "‘", "—", "–"))
+_CLOSING_CHARS = "".join(_CLOSING)
+_OPEN_END_CHARS = ",(“‘—–"
 
 
-def _join_fragments(lines: list[str], kept: list[int], after_blank: set[int] = frozenset()) -> str:
-    """Kept lines as paragraphs separated by a blank line, with the pieces of one sentence put back together.
+def _join_fragments(page: _Page, kept: np.ndarray, after_blank: set[int] = frozenset()) -> str:
+    """Kept lines as paragraphs separated by a blank line, with the pieces of one sentence put back together
+    (``_continues`` of each pair of neighbours, asked of the whole page at once).
 
     Only lines that were next to each other, with no blank line between, are joined: the output separates
     paragraphs by blank lines, so cleaning it again joins nothing more (idempotent)."""
-    paragraphs: list[str] = []
-    previous = -2
-    for i in kept:
-        line = lines[i]
-        if paragraphs and i == previous + 1 and i not in after_blank and _continues(lines[previous], line):
-            glue = "" if line.startswith(_CLOSING) else " "
-            paragraphs[-1] += glue + line
-        else:
-            paragraphs.append(line)
-        previous = i
-    return "\n\n".join(paragraphs)
+    lines = page.lines
+    kept_lines = [lines[i] for i in kept.tolist()]
+    if len(kept_lines) < 2:
+        return "".join(kept_lines)
+    previous, current = kept[:-1], kept[1:]
+    adjacent = current == previous + 1
+    if after_blank:
+        adjacent &= ~np.isin(current, list(after_blank))
+    closing = _one_of(page.codes[page.starts[current]], _CLOSING_CHARS)
+    terminal = page.endings[0][previous]
+    lower = (page.classes[page.starts[current]] & _LOWER_CHAR).astype(bool)
+    open_end = _one_of(page.codes[page.ends[previous] - 1], _OPEN_END_CHARS)
+    joins = adjacent & (closing | (~terminal & (lower | open_end)))
+    for j in np.flatnonzero(adjacent & ~joins & ~terminal).tolist():  # only the last word can still decide
+        joins[j] = lines[previous[j]].rsplit(None, 1)[-1].lower() in _GLUE_WORDS
+    glue = np.where(joins, np.where(closing, "", " "), "\n\n").tolist()
+    return kept_lines[0] + "".join(itertools.chain.from_iterable(zip(glue, kept_lines[1:])))
+
+
+def _split_lines(text: str) -> tuple[list[str], set[int]]:
+    """The non-blank lines, stripped, and which of them follow a blank line (a paragraph break, never a
+    broken sentence)."""
+    stripped = list(map(str.strip, text.splitlines()))
+    lines = list(filter(None, stripped))
+    after_blank: set[int] = set()
+    if len(lines) < len(stripped):
+        blank, k = False, 0
+        for line in stripped:
+            if not line:
+                blank = True
+                continue
+            if blank and k:
+                after_blank.add(k)
+            k += 1
+            blank = False
+    return lines, after_blank
 
 
 def strip_boilerplate(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edit]]:
@@ -791,71 +1138,94 @@ def strip_boilerplate(doc: Document, config: BoilerplateConfig) -> tuple[Documen
 
 
 def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edit]]:
-    disabled = set(config.disabled_rules)
-    lines: list[str] = []
-    after_blank: set[int] = set()  # a blank line before it: a paragraph break, never a broken sentence
-    blank = False
-    for line in doc.text.splitlines():
-        line = line.strip()
-        if not line:
-            blank = True
-            continue
-        if blank and lines:
-            after_blank.add(len(lines))
-        lines.append(line)
-        blank = False
+    lines, after_blank = _split_lines(doc.text)
     plain = doc.content_type == "text"
-    rules: dict[int, str] = {}
-    meta: dict = {}
     m = len(lines)
     text = "\n".join(lines)
-    words = _word_counts(text) if plain else []
-    pattern_rules = _pattern_rules(lines, text)
-    pattern_hits = [rule is not None for rule in pattern_rules]
-    if plain:
-        nav_words = map(_NAV_WORDS.__contains__, map(_NAV_LINE_STRIP, map(str.lower, lines)))
-        crumbs = map(_NAV_CRUMB.match, lines)
-        navigation = [a or b is not None for a, b in zip(nav_words, crumbs)]
+    page = _Page(lines, text) if plain else None
+    pattern_rules = _pattern_rules(lines, text, page)
+    rules: dict[int, str] = {}
     for i, rule in enumerate(pattern_rules):
-        if rule in _TEXT_ONLY_RULES and not plain:
-            rule = None
-        if rule is None and plain and navigation[i]:
-            rule = "navigation"
-        if rule:
+        if rule is not None and (plain or rule not in _TEXT_ONLY_RULES):
             rules[i] = rule
-    if plain and config.header_metadata:
-        header_rules, meta = _parse_header(lines, doc, {i for i, r in rules.items() if r != "navigation"})
-        rules.update(header_rules)
-    candidates = m - len(rules)
-    if plain and config.classifier and candidates >= config.classifier_min_lines:
-        scores = body_scores(lines, pattern_hits).tolist()
-        dropped = {
-            i for i in range(len(lines))
-            if i not in rules and scores[i] < config.threshold
-            # a paragraph of real prose needs stronger evidence against it than a short line
-            and not (scores[i] >= config.prose_threshold and _is_prose(lines[i], words[i]))
-        }
-        # a run of short lines after the last paragraph of prose is a related-links block, whatever the scores
-        prose = [i for i in range(len(lines)) if i not in rules and i not in dropped and _is_prose(lines[i], words[i])]
-        if prose:
-            tail = [i for i in range(prose[-1] + 1, len(lines)) if i not in rules]
-            if len(tail) >= config.min_related_run:
-                dropped.update(tail)
-        kept = [i for i in range(len(lines)) if i not in rules and i not in dropped]
-        first_body, last_body = (kept[0], kept[-1]) if kept else (len(lines), -1)
-        for i in dropped:
-            rules[i] = _name_classified(i, lines[i], first_body, last_body, words[i])
-    rules = {i: r for i, r in rules.items() if r not in disabled}
-    edits: list[Edit] = [Removal(rule=rules[i], text=lines[i], stage=STAGE) for i in sorted(rules)]
-    kept = [i for i in range(len(lines)) if i not in rules]
+    meta: dict = {}
+    if plain:
+        for i in _navigation_lines(page).tolist():
+            rules.setdefault(i, "navigation")
+        if config.header_metadata:
+            header_rules, meta = _parse_header(lines, doc, {i for i, r in rules.items() if r != "navigation"})
+            rules.update(header_rules)
+    if plain and config.classifier and m - len(rules) >= config.classifier_min_lines:
+        _classify(page, rules, [rule is not None for rule in pattern_rules], config)
+    if config.disabled_rules:
+        disabled = set(config.disabled_rules)
+        rules = {i: r for i, r in rules.items() if r not in disabled}
+    order = sorted(rules)
+    # positional arguments: a frozen dataclass's keyword call costs twice as much, hundreds of times a page
+    edits: list[Edit] = list(map(Removal, map(rules.__getitem__, order), map(lines.__getitem__, order),
+                                 itertools.repeat(STAGE)))
+    keep = np.ones(m, bool)
+    keep[order] = False
+    kept = np.flatnonzero(keep)
     if plain and config.join_fragments:
-        text = _join_fragments(lines, kept, after_blank)
+        text = _join_fragments(page, kept, after_blank)
     else:
-        text = "\n\n".join(lines[i] for i in kept)
+        text = "\n\n".join([lines[i] for i in kept.tolist()])
     changes: dict = {"text": text}
-    if any(r == "paywall_residue" for r in rules.values()):
+    if "paywall_residue" in rules.values():
         changes["truncated"] = True
     for name in ("title", "published", "publisher", "dateline"):
         if meta.get(name) is not None and getattr(doc, name) is None:
             changes[name] = meta[name]
     return doc.with_edits(edits, **changes), edits
+
+
+# The first characters a _NAV_CRUMB line can start with ("| World", "12", "»"), besides digits: other lines
+# are only tried when they end in "|".
+_CRUMB_FIRST = "|/»›>·•-–—:"
+
+
+def _navigation_lines(page: _Page) -> np.ndarray:
+    """The lines that are a lone navigation word or a breadcrumb / pager / separator line."""
+    return page.navigation
+
+
+def _find_navigation_lines(page: _Page) -> np.ndarray:
+    nav_word = np.fromiter(map(_NAV_WORDS.__contains__, map(_NAV_LINE_STRIP, page.lows)), dtype=bool,
+                           count=len(page.lines))
+    for i in np.flatnonzero(page.could_be_crumb & ~nav_word).tolist():
+        nav_word[i] = _NAV_CRUMB.match(page.lines[i]) is not None
+    return np.flatnonzero(nav_word)
+
+
+def _classify(page: _Page, rules: dict[int, str], pattern_hits: list[bool], config: BoilerplateConfig) -> None:
+    """Adds to ``rules`` the lines the context classifier judges chrome (only lines no rule took are scored)."""
+    m = len(page.lines)
+    open_rows = np.ones(m, bool)
+    open_rows[list(rules)] = False
+    scores = body_scores(page.lines, pattern_hits, page=page, rows=np.flatnonzero(open_rows))
+    prose = page.prose
+    # a paragraph of real prose needs stronger evidence against it than a short line
+    dropped = open_rows & (scores < config.threshold) & ~((scores >= config.prose_threshold) & prose)
+    kept_prose = np.flatnonzero(open_rows & ~dropped & prose)
+    if len(kept_prose):
+        # a run of short lines after the last paragraph of prose is a related-links block, whatever the scores
+        tail = kept_prose[-1] + 1 + np.flatnonzero(open_rows[kept_prose[-1] + 1 :])
+        if len(tail) >= config.min_related_run:
+            dropped[tail] = True
+    kept = np.flatnonzero(open_rows & ~dropped)
+    first_body, last_body = (kept[0], kept[-1]) if len(kept) else (m, -1)
+    rules.update(zip(np.flatnonzero(dropped).tolist(), _names_classified(page, dropped, first_body, last_body)))
+
+
+def _names_classified(page: _Page, dropped: np.ndarray, first_body: int, last_body: int) -> list[str]:
+    """_name_classified of each dropped line, in line order."""
+    rows = np.flatnonzero(dropped)
+    n = page.words[rows]
+    navigation = n <= 2
+    for j in np.flatnonzero(~navigation & page.could_be_crumb[rows]).tolist():
+        navigation[j] = _NAV_CRUMB.match(page.lines[rows[j]]) is not None
+    title_like = (n >= 2) & (n <= 30) & (page.codes[page.ends[rows] - 1] != ord("."))
+    names = np.where(rows < first_body, "page_header", np.where(
+        rows > last_body, np.where(title_like, "related_headlines", "page_footer"), "inline_chrome"))
+    return np.where(navigation, "navigation", names).tolist()

@@ -1,0 +1,170 @@
+"""The whole-page (numpy) paths of the boilerplate stage against the per-line definitions they replace:
+line splitting, navigation lines, line endings, pattern rules, class names and fragment joining."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from docclean import boilerplate as bp
+
+LINES = [
+    "Home", "Menu", "| World", "World | Europe |", "12", "2024", "12345", "»", "— —", "Next »", "Read more »",
+    "Share on Facebook", "ſhare", "Photo: Getty Images", "Tributes were paid (AFP)", "Flowers at the gate / Reuters",
+    "ADVERTISEMENT", "- Advertisement -", "Sign up for our free daily newsletter", "My blog design log",
+    "NATO faces a moment of reckoning, France said on Thursday, as allies met in Brussels to discuss the war.",
+    "and then the", "continued here.", ", a fragment", "(see below)", "the end of it:", "Why now?”", "ok;",
+    "İstanbul’da ΟΔΟΣ ΣΑΣ: une réunion à Genève, 12 000 €, 𝐀𝐁𝐂 2024-01-02 (AFP)", "𝐀 astral start", "x",
+    "Our", "partners", "are", "with", "you", "“Quoted", "‘quoted”", "a long line " * 20, "\udcff stray byte",
+]
+
+
+def _reference_navigation(line: str) -> bool:
+    return line.lower().strip(" .:") in bp._NAV_WORDS or bp._NAV_CRUMB.match(line) is not None
+
+
+def _reference_continues(previous: str, line: str) -> bool:
+    """Whether ``line`` is the next piece of the same sentence (a scraper puts each link on its own line)."""
+    if line.startswith(bp._CLOSING):
+        return True
+    if bp._TERMINAL.search(previous):
+        return False
+    if line[0].islower():
+        return True
+    last = previous.rsplit(None, 1)[-1].lower()
+    return last in bp._GLUE_WORDS or previous.endswith((",", "(", "“", "‘", "—", "–"))
+
+
+def _reference_name(i: int, line: str, first_body: int, last_body: int, n: int) -> str:
+    if n <= 2 or bp._NAV_CRUMB.match(line):
+        return "navigation"
+    if i < first_body:
+        return "page_header"
+    if i > last_body:
+        return "related_headlines" if bp._title_like(line, n) else "page_footer"
+    return "inline_chrome"
+
+
+def _reference_join(lines: list[str], kept: list[int], after_blank: set[int]) -> str:
+    paragraphs: list[str] = []
+    previous = -2
+    for i in kept:
+        line = lines[i]
+        if paragraphs and i == previous + 1 and i not in after_blank and _reference_continues(lines[previous], line):
+            paragraphs[-1] += ("" if line.startswith(bp._CLOSING) else " ") + line
+        else:
+            paragraphs.append(line)
+        previous = i
+    return "\n\n".join(paragraphs)
+
+
+def test_navigation_lines_are_the_per_line_definition():
+    page = bp._Page(LINES)
+    expected = [i for i, line in enumerate(LINES) if _reference_navigation(line)]
+    assert bp._navigation_lines(page).tolist() == expected
+
+
+def test_line_endings_and_prose_are_the_regexes():
+    page = bp._Page(LINES)
+    terminal, sentence = page.endings
+    assert terminal.tolist() == [bool(bp._TERMINAL.search(line)) for line in LINES]
+    assert sentence.tolist() == [bool(bp._SENTENCE_END.search(line)) for line in LINES]
+    assert page.prose.tolist() == [bp._is_prose(line) for line in LINES]
+    assert page.words.tolist() == [len(bp._WORD.findall(line)) for line in LINES]
+
+
+@pytest.mark.parametrize("odd", ["", "ſ"])  # a letter re.IGNORECASE equates with "s": every line is tried
+def test_whole_page_pattern_rules_equal_asking_every_line(monkeypatch, odd):
+    monkeypatch.setattr(bp, "_FEW_LINES", 0)
+    lines = LINES + ([f"{odd}hare this article"] if odd else [])
+    assert bp._pattern_rules(lines, "\n".join(lines)) == [bp._pattern_rule(line) for line in lines]
+
+
+def test_class_names_are_the_per_line_definition():
+    page = bp._Page(LINES)
+    dropped = np.zeros(len(LINES), bool)
+    dropped[::2] = True
+    first_body, last_body = 5, 30
+    expected = [_reference_name(i, LINES[i], first_body, last_body, len(bp._WORD.findall(LINES[i])))
+                for i in np.flatnonzero(dropped)]
+    assert bp._names_classified(page, dropped, first_body, last_body) == expected
+
+
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_joined_fragments_equal_the_line_by_line_join(step):
+    page = bp._Page(LINES)
+    kept = [i for i in range(len(LINES)) if i % step == 0 or i % 5 == 1]
+    after_blank = {3, 22, 31}
+    assert bp._join_fragments(page, np.array(kept), after_blank) == _reference_join(LINES, kept, after_blank)
+    assert bp._join_fragments(page, np.array([], dtype=int), set()) == ""
+
+
+def test_split_lines_strips_drops_blanks_and_marks_paragraph_breaks():
+    lines, after_blank = bp._split_lines("  Title \n\nFirst line\nsecond line\n \n\nThird\n")
+    assert lines == ["Title", "First line", "second line", "Third"]
+    assert after_blank == {1, 3}
+    assert bp._split_lines("one\ntwo") == (["one", "two"], set())
+
+
+def test_scoring_only_some_rows_gives_their_full_scores():
+    lines = LINES * 3
+    every = bp.body_scores(lines)
+    rows = np.arange(0, len(lines), 4)
+    some = bp.body_scores(lines, rows=rows)
+    np.testing.assert_array_equal(some[rows], every[rows])
+
+
+def _reference_runs(prose: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    m = len(prose)
+    run_len, between, distance = np.zeros(m), np.zeros(m), np.zeros(m)
+    i = 0
+    while i < m:
+        if prose[i]:
+            i += 1
+            continue
+        j = i
+        while j < m and not prose[j]:
+            j += 1
+        run_len[i:j] = j - i
+        between[i:j] = 1.0 if i > 0 and j < m else 0.0
+        k = np.arange(i, j)
+        before = k - (i - 1) if i > 0 else np.full(j - i, m)
+        after = j - k if j < m else np.full(j - i, m)
+        distance[i:j] = np.minimum(before, after)
+        i = j
+    return np.log1p(run_len), between, np.log1p(distance)
+
+
+@pytest.mark.parametrize("m", [0, 1, 2, 7, 120])
+@pytest.mark.parametrize("share", [0.0, 0.2, 0.7, 1.0])
+def test_run_features_equal_the_run_by_run_loop(m, share):
+    prose = np.random.default_rng(m).random(m) < share
+    for fast, slow in zip(bp._run_features(prose), _reference_runs(prose)):
+        assert np.array_equal(fast, slow)
+
+
+@pytest.mark.parametrize("words", [{}, {"the": 1.0, "share": -2.0, "genève": 0.5, "𝐚𝐛𝐜": 0.1, "i̇stanbul’da": 0.3}])
+def test_hashed_token_ids_equal_dictionary_look_ups(words):
+    lexicon = bp.Lexicon(words, {"read more", "home"})
+    page = bp._Page(LINES)
+    vocab = lexicon.tables(bp._stopwords())[0]
+    expected = [vocab.get(token, 0) for token in bp._WORD.findall(page.low_text)]
+    assert lexicon.token_ids(page).tolist() == expected
+    assert lexicon.token_ids(bp._Page(["!!", "—"])).tolist() == []
+
+
+def test_known_chrome_lines_are_found_by_their_words():
+    known = {"read more", "e commerce", "home", "world europe"}
+    lines = ["Read more »", "Ecommerce", "e-commerce", "E Commerce", "Home", "World | Europe |", "World", "x" * 3]
+    lexicon = bp.Lexicon({"home": -2.0}, known)
+    page = bp._Page(lines)
+    expected = [" ".join(bp._WORD.findall(line.lower())) in known for line in lines]
+    assert lexicon.known_lines(page, page.words).tolist() == expected
+    assert bp.Lexicon({}, set()).known_lines(page, page.words).tolist() == [False] * len(lines)
+
+
+def test_a_page_longer_than_the_cached_hash_tables_scores_the_same(monkeypatch):
+    lines = ["Share this article", "The minister said on Thursday that the talks would resume in Geneva next week."] * 40
+    expected = bp.line_features(lines)
+    monkeypatch.setattr(bp, "_CACHED_POWERS", 64)  # every page is now "huge"
+    assert np.array_equal(bp.line_features(lines), expected)
