@@ -207,3 +207,21 @@ def test_report_command_redraws_the_latest_run(archive, capsys):
     assert rebuilt.truncated == 1 and rebuilt.top_removed_lines
     code, _, err = _run(capsys, "report", str(archive), "no-such-run")
     assert code == 2 and "no run" in err
+
+
+def test_the_command_keeps_its_exit_codes_when_it_skips_teardown(archive, tmp_path):
+    """`docclean` ends with os._exit after Python's exit handlers (no teardown): codes and output intact."""
+    import subprocess
+    import sys
+
+    def cli(*argv):
+        return subprocess.run([sys.executable, "-m", "docclean.cli", *argv], capture_output=True, text=True, timeout=120)
+
+    assert cli("--help").returncode == 0
+    bad = cli("inspect", str(tmp_path / "nowhere"))
+    assert bad.returncode == 2 and "no archive at" in bad.stderr
+    assert cli("run", "--no-such-flag").returncode == 2
+    shown = cli("export", str(archive), "--format", "jsonl")
+    assert shown.returncode == 0
+    rows = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert rows and all(r["doc_id"] for r in rows)  # every line flushed before the process ended
