@@ -26,6 +26,13 @@ mostly not English is left alone. An in-word repair's confidence is the restored
 probability among all readings, lowered for what looks like a name (capitalized, or never seen in lower
 case), a typo (one edit from a word), a regular coinage (prefix/word + word/suffix: "stockouts") or a
 term the text keeps repeating, unless other damaged words vouch for the same substitution.
+
+Speed: no text is tokenized whole. A text is split on whitespace (C speed) and each distinct chunk's
+analysis (token counts for the language check, damage suspects, topic words) is looked up in a table shared
+by every model of the process; ``learn`` keeps its scan of a text for the ``repair_text`` that follows.
+Token objects (with their neighbours) are built only for suspects whose word has a reading and, in texts
+with in-word repairs, for the few words a whole-word repair could touch; readings, typo and coinage checks
+are kept per word. The results are exactly those of tokenizing the whole text (tests/test_repair_fastpath.py).
 """
 
 from __future__ import annotations
@@ -36,13 +43,16 @@ import gzip
 import math
 import os
 import re
+import string
 import sys
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress, filterfalse
+from operator import itemgetter, mul
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 from wordfreq import get_frequency_dict
 
@@ -80,6 +90,14 @@ CONFIRMED_WORDS = 2.0  # expected damaged words a pair must explain before whole
 SWAP_ODDS_OFFSET = 3.0  # calibrated on the train split: log-odds 6 -> confidence 0.95
 SPIN_RATE = 0.1  # share of a confirmed pair's original words a spinner swaps: the prior odds of a swap  # expected number of other damaged words a pair explains for it to count as seen
 
+MAX_KEPT_SCANS = 1024  # texts learn() scanned that repair_text() has not asked for yet
+MAX_KEPT_CHUNKS = 100_000  # distinct chunks (and words) whose analysis is kept: about 25 MB
+
+_ASCII_LETTERS = frozenset(string.ascii_letters)
+_APOSTROPHES = frozenset("'\u2019")
+# A token between a determiner and "for"/"to", where only a noun can stand ("the need for").
+_NOUN_SLOT = re.compile(r"(?<![A-Za-z])(?<![A-Za-z]['\u2019])(?:[Tt][Hh][Ee]|[Aa][Nn]?) ([a-z][A-Za-z]*)"
+                        r"(?= (?:[Ff][Oo][Rr]|[Tt][Oo])(?![A-Za-z]|['\u2019][A-Za-z]))")
 _CHUNK = re.compile(r"\S+")
 _TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)*")
 _NOT_PROSE = re.compile(r"://|www\.|@|_|[/\\=<>{}\[\]|#$%^*~`]|[A-Za-z]\.[A-Za-z]|\d")
@@ -171,7 +189,6 @@ class RepairModel:
         self.pairs: dict[tuple[str, str], PairEvidence] = {}  # (original, substitute) -> evidence
         self._learned: dict[tuple[str, str], PairEvidence] = {}  # what learn() saw, without the loaded state
         self._learned_by_substitute: dict[str, set[str]] = defaultdict(set)  # only pairs outside the thesaurus
-        self.excluded_pairs: frozenset[tuple[str, str]] = frozenset()  # for held-out evaluation only
         self._confirmed_by_substitute: dict[str, set[str]] = {}
         self._suspect_case: dict[str, list[int]] = {}  # suspect word -> [capitalized, lower-case] sightings
         self._suspects: dict[str, list[_Candidate]] = {}  # every distinct suspect word learn() saw -> readings
@@ -180,6 +197,28 @@ class RepairModel:
         self._soft_totals: dict[str, float] = {}  # substitute -> sum of its pairs' soft evidence
         self._originals_count: dict[str, int] = {}
         self._stale = False  # learn() gathered evidence the estimates don't include yet
+        # Speed: what a text's whitespace-separated chunks hold depends on the vocabulary alone, so it is
+        # worked out once per distinct chunk; learn() keeps its scan of each text for repair_text().
+        self._shared = _shared_caches(freq, synonyms)
+        self._chunks = self._shared.chunks
+        self._scans: dict[str, _Scan] = {}
+        self._candidates: dict[str, tuple[_Candidate, ...]] = {}  # in-word readings under the current pairs
+        self._originals: dict[str, list[str]] = {}
+        self._phrase_words: frozenset[str] | None = None  # confirmed substitutes and their inflections
+        self._idiom_next: frozenset[str] | None = None
+        self._excluded_pairs: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def excluded_pairs(self) -> frozenset[tuple[str, str]]:
+        """Pairs the model must not use (for held-out evaluation only)."""
+        return self._excluded_pairs
+
+    @excluded_pairs.setter
+    def excluded_pairs(self, pairs: frozenset[tuple[str, str]]) -> None:
+        self._excluded_pairs = frozenset(pairs)
+        self._candidates.clear()
+        self._originals.clear()
+        self._originals_count.clear()
 
     # ---- loading -------------------------------------------------------------------------------------
     @classmethod
@@ -199,8 +238,11 @@ class RepairModel:
 
     def _add_pair(self, original: str, substitute: str, evidence: PairEvidence) -> PairEvidence:
         self.pairs[(original, substitute)] = evidence
-        if not self._in_thesaurus(original, substitute):
+        if not self._in_thesaurus(original, substitute) and original not in self._learned_by_substitute[substitute]:
             self._learned_by_substitute[substitute].add(original)
+            self._candidates.clear()  # a new pair may explain words in new ways
+            self._originals.clear()
+            self._originals_count.clear()
         return evidence
 
     def save_pairs(self, state_dir: Path) -> None:
@@ -225,9 +267,26 @@ class RepairModel:
         return math.log10(f) + 9 if f else 0.0
 
     def originals_for(self, substitute: str) -> list[str]:
+        """The words ``substitute`` may stand for (do not modify the list)."""
+        if self._pure():
+            originals = self._shared.originals.get(substitute)
+            if originals is None:
+                listed = self._synonyms.get(substitute)
+                originals = _bounded(self._shared.originals)[substitute] = listed.split(",") if listed else []
+            return originals
+        originals = self._originals.get(substitute)
+        if originals is None:
+            originals = _bounded(self._originals)[substitute] = self._originals_now(substitute)
+        return originals
+
+    def _pure(self) -> bool:
+        """Only the shipped thesaurus says what a substitute may stand for (what the shared caches hold)."""
+        return not self._learned_by_substitute and not self._excluded_pairs
+
+    def _originals_now(self, substitute: str) -> list[str]:
         listed = self._synonyms.get(substitute)
         out = listed.split(",") if listed else []
-        for o in self._learned_by_substitute.get(substitute, ()):
+        for o in sorted(self._learned_by_substitute.get(substitute, ())):  # sets iterate by hash: sort
             if o not in out:
                 out.append(o)
         if self.excluded_pairs:
@@ -253,30 +312,38 @@ class RepairModel:
     def learn(self, texts: Iterable[str]) -> None:
         """Count, for each substitution pair, the distinct damaged words it explains across ``texts``."""
         for text in texts:
-            tokens = tokenize(text)
-            if not self._is_english(tokens):
+            scan = self._scan(text)
+            if len(self._scans) >= MAX_KEPT_SCANS:
+                del self._scans[next(iter(self._scans))]
+            self._scans[text] = scan  # repair_text() of the same text needs it again
+            if not scan.english:
                 continue
-            for tok in tokens:
-                if not self._damage_suspect(tok):
-                    continue
-                case = self._suspect_case.setdefault(tok.lower, [0, 0])
-                case[0 if tok.text[:1].isupper() else 1] += 1
-                if tok.lower not in self._suspects:
-                    self._suspects[tok.lower] = self._inword_candidates(tok.lower)
-                cands = [c for c in self._suspects[tok.lower] if c.zipf >= 3.0]
-                if len({c.repaired for c in cands}) > MAX_READINGS_TO_LEARN:
-                    continue  # too many readings to vouch for any of them
-                for cand in cands:
-                    ev = self.pairs.get((cand.original, cand.substitute)) or self._add_pair(
-                        cand.original, cand.substitute, PairEvidence(set()))
-                    ev.words.add(tok.lower)
-                    ev.occurrences += 1
-                    mine = self._learned.get((cand.original, cand.substitute))
-                    if mine is None:
-                        mine = self._learned[(cand.original, cand.substitute)] = PairEvidence(set())
-                    mine.words.add(tok.lower)
-                    mine.occurrences += 1
+            # Suspect words in order of first appearance (the estimates add up in that order).
+            for chunk, seen in scan.suspect_chunks:
+                for _, word in (self._chunks.get(chunk) or self._chunk_info(chunk)).suspects:
+                    self._learn_word(word, seen)
         self._stale = True  # estimated once before the next repair, not after every document learned
+
+    def _learn_word(self, word: str, seen: int) -> None:
+        """``seen`` sightings of the suspect ``word`` (as written) vouch for the pairs that explain it."""
+        lower = word.lower()
+        case = self._suspect_case.setdefault(lower, [0, 0])
+        case[0 if word[:1].isupper() else 1] += seen
+        if lower not in self._suspects:
+            self._suspects[lower] = self._inword_candidates(lower)
+        cands = [c for c in self._suspects[lower] if c.zipf >= 3.0]
+        if len({c.repaired for c in cands}) > MAX_READINGS_TO_LEARN:
+            return  # too many readings to vouch for any of them
+        for cand in cands:
+            ev = self.pairs.get((cand.original, cand.substitute)) or self._add_pair(
+                cand.original, cand.substitute, PairEvidence(set()))
+            ev.words.add(lower)
+            ev.occurrences += seen
+            mine = self._learned.get((cand.original, cand.substitute))
+            if mine is None:
+                mine = self._learned[(cand.original, cand.substitute)] = PairEvidence(set())
+            mine.words.add(lower)
+            mine.occurrences += seen
 
     def _refresh(self) -> None:
         if self._stale:
@@ -318,6 +385,7 @@ class RepairModel:
         for pair, n in soft.items():  # pairs the corpus shows inside several words vouch for whole words too
             if n >= CONFIRMED_WORDS and self.pairs.get(pair, PairEvidence(set())).status != "rejected":
                 self._confirmed_by_substitute.setdefault(pair[1], set()).add(pair[0])
+        self._phrase_words = None
 
     @staticmethod
     def _substitute_totals(soft: dict[tuple[str, str], float]) -> dict[str, float]:
@@ -350,15 +418,24 @@ class RepairModel:
         if mode == "off" or not text or (language not in (None, "en", "und")):
             return text, []
         self._refresh()
-        tokens = tokenize(text)
-        if not self._is_english(tokens):
+        scan = self._scans.pop(text, None) or self._scan(text)
+        if not scan.english:
             return text, []
         repairs: list[Repair] = []
         line_verdicts: dict[int, bool] = {}
-        suspects = [t for t in tokens if self._damage_suspect(t) and self._line_is_english(text, t, tokens, line_verdicts)]
+        suspect_words = {word.lower() for chunk, _ in scan.suspect_chunks
+                         for _, word in (self._chunks.get(chunk) or self._chunk_info(chunk)).suspects}
+        readable = {w for w in suspect_words if self._readings(w)}
+        if not readable:
+            return text, []  # no in-word repair possible, so no whole-word repair either
+        # A suspect with no reading is never repaired and only counts for the topic words below, where
+        # it can matter only if it starts like an original word: where the others stand is moot.
+        prefixes = tuple({c.original for w in readable for c in self._readings(w)})
+        relevant = {w for w in suspect_words if w in readable or w.startswith(prefixes)}
+        suspects = [t for t in self._suspect_tokens(text, scan, relevant) if self._line_is_english(text, t, line_verdicts)]
         lowercase_seen = {t.lower for t in suspects if not t.text[:1].isupper()}
         repeats = Counter(t.lower for t in suspects)
-        doc_words = sorted({t.lower for t in tokens if len(t.lower) >= 3}.difference(repeats)) if suspects else []
+        doc_words = sorted(set().union(*map(_WORDS, scan.infos)).difference(repeats))
         for tok in suspects:
             # A form seen several times and never in lower case is a name (Tastewise), not a slip.
             capitalized_only = tok.lower not in lowercase_seen and (
@@ -369,8 +446,9 @@ class RepairModel:
         if repairs and whole_words:  # the document shows the spinner's hand: whole words are worth a look too
             repaired_at = {r.offset for r in repairs}
             heavily_spun = len(repairs) >= STRONG_DOC_REPAIRS
-            doc_counts = Counter(t.lower for t in tokens)
-            for tok in tokens:
+            words = _TOKEN.findall(text)
+            doc_counts = Counter(map(str.lower, words))
+            for tok in self._phrase_suspects(text, words, doc_counts, heavily_spun):
                 if tok.start not in repaired_at and not tok.skip:
                     r = self._repair_phrase(tok, heavily_spun, doc_counts)
                     if r and r.confidence >= min_confidence:
@@ -386,53 +464,170 @@ class RepairModel:
         parts.append(text[pos:])
         return "".join(parts), repairs
 
-    def _is_english(self, tokens: list[Token]) -> bool:
-        words = [t.lower for t in tokens if not t.skip]
-        if len(words) < 3:
-            return True  # too short to judge; each token is still checked on its own
-        known = sum(1 for w in words if self.zipf(w) >= 3.0)
-        # English vocabulary covers "de", "la", "die"...: function words tell the languages apart.
-        foreign = sum(1 for w in words if w in _FOREIGN_FUNCTION_WORDS)
-        english = sum(1 for w in words if w in FUNCTION_WORDS)
-        return known >= ENGLISH_SHARE * len(words) and foreign <= english
+    # ---- scanning: what a text holds, at the speed of str.split and set operations ---------------------
+    def _scan(self, text: str) -> "_Scan":
+        """Is the text English, and which of its chunks hold a word that may be spinner damage."""
+        # Distinct chunks in the order each is first seen (Counter keeps it); str.split and \S agree on
+        # whitespace, so these are the chunks of _CHUNK.
+        counts = Counter(text.split())
+        infos = self._chunk_infos(counts)
+        _, prose, known, english, foreign = _unpack(sum(map(mul, counts.values(), map(_COUNTS, infos))))
+        suspect_chunks = tuple(compress(counts.items(), map(_SUSPECTS, infos)))
+        return _Scan(_looks_english(prose, known, english, foreign), infos, suspect_chunks)
 
-    def _line_is_english(self, text: str, tok: Token, tokens: list[Token], verdicts: dict[int, bool]) -> bool:
+    def _chunk_infos(self, chunks: Counter) -> tuple["_ChunkInfo", ...]:
+        """The analysis of each of the distinct ``chunks``."""
+        known = self._chunks
+        new = list(filterfalse(known.__contains__, chunks))
+        if len(known) + len(new) > MAX_KEPT_CHUNKS:
+            known.clear()
+            new = list(chunks)
+        known.update({chunk: self._chunk_info(chunk) for chunk in new})
+        try:
+            return tuple(known[c] for c in chunks) if len(chunks) < 2 else itemgetter(*chunks)(known)
+        except KeyError:  # another thread emptied the shared table meanwhile
+            return tuple(known.get(c) or self._chunk_info(c) for c in chunks)
+
+    def _chunk_info(self, chunk: str) -> "_ChunkInfo":
+        if _NOT_PROSE.search(chunk) or not chunk.isascii():  # a URL, number, code...: no prose tokens
+            tokens = _TOKEN.findall(chunk)
+            info = _ChunkInfo(_pack(len(tokens), 0, 0, 0, 0), (), True, _topic_words(tokens))
+        else:
+            tokens = prose = known = english = foreign = 0
+            suspects = []
+            words = []
+            # Most chunks are one plain word: no need to run the tokenizer on them.
+            found = [(0, chunk)] if chunk.isalpha() else [(m.start(), m.group()) for m in _TOKEN.finditer(chunk)]
+            for offset, word in found:
+                tokens += 1
+                words.append(word)
+                if _INNER_CAPITAL.search(word):
+                    continue  # iPhone, McDonald: a name
+                prose += 1
+                lower = word.lower()
+                zipf = self.zipf(lower)
+                known += zipf >= 3.0
+                english += lower in FUNCTION_WORDS
+                foreign += lower in _FOREIGN_FUNCTION_WORDS
+                if len(word) >= MIN_TOKEN_LEN and word.isalpha() and not word.isupper() and zipf < UNKNOWN_ZIPF:
+                    suspects.append((offset, word))
+            info = _ChunkInfo(_pack(tokens, prose, known, english, foreign), tuple(suspects), False, _topic_words(words))
+        return info
+
+    def _suspect_tokens(self, text: str, scan: "_Scan", only: set[str] | None = None) -> list[Token]:
+        """Every sighting of a suspect word (of the words ``only``, in lower case), in text order."""
+        found = []
+        n = len(text)
+        for chunk, seen in scan.suspect_chunks:
+            suspects = (self._chunks.get(chunk) or self._chunk_info(chunk)).suspects
+            if only is not None:
+                suspects = [(offset, word) for offset, word in suspects if word.lower() in only]
+                if not suspects:
+                    continue
+            size = len(chunk)
+            pos = text.find(chunk)
+            while seen:  # the scan counted the sightings: no search past the last one
+                end = pos + size
+                if (pos == 0 or text[pos - 1].isspace()) and (end == n or text[end].isspace()):
+                    found.extend((pos + offset, word) for offset, word in suspects)
+                    seen -= 1
+                    pos = text.find(chunk, end)
+                else:
+                    pos = text.find(chunk, pos + 1)
+        found.sort()
+        return [_token_at(text, start, word, False) for start, word in found]
+
+    def _phrase_suspects(self, text: str, words: list[str], doc_counts: Counter, heavily_spun: bool) -> list[Token]:
+        """The tokens _repair_phrase could repair at all, in text order: substitutes the corpus confirmed (and
+        their inflections), an adjective between a determiner and "for"/"to" ("the necessary for"), and in a
+        heavily spun text a verb before a word that one of its synonyms forms a top collocation with."""
+        starts: dict[int, str] = {}
+        confirmed = (doc_counts.keys() & self._confirmed_phrase_words()) - FUNCTION_WORDS
+        idiom_next = doc_counts.keys() & self._idiom_next_words() if heavily_spun else set()
+        if confirmed or idiom_next:
+            wanted = confirmed | idiom_next
+            forms = list(set(words))
+            for form in compress(forms, map(wanted.__contains__, map(str.lower, forms))):  # need, Need, NEED
+                lower = form.lower()
+                for start in _token_starts(text, form):
+                    if lower in confirmed:
+                        starts[start] = form
+                    if lower in idiom_next and start >= 2 and text[start - 1] == " " and text[start - 2] in _ASCII_LETTERS:
+                        verb = _last_token_before(text, start - 1)
+                        if verb.lower() in self._verbs:
+                            starts[start - 1 - len(verb)] = verb
+        for m in _NOUN_SLOT.finditer(text):
+            if m.group(1).lower() in self._adjectives:
+                starts[m.start(1)] = m.group(1)
+        tokens = []
+        for start, word in sorted(starts.items()):
+            chunk = _chunk_around(text, start, start + len(word))
+            non_prose = (self._chunks.get(chunk) or self._chunk_info(chunk)).non_prose
+            tokens.append(_token_at(text, start, word, non_prose or bool(_INNER_CAPITAL.search(word))))
+        return tokens
+
+    def _idiom_next_words(self) -> frozenset[str]:
+        """Words after which some verb forms one of the strongest collocations ("make sense")."""
+        if self._idiom_next is None:
+            self._idiom_next = _idiom_next_words(self._bigrams, self._verbs)
+        return self._idiom_next
+
+    def _confirmed_phrase_words(self) -> frozenset[str]:
+        if self._phrase_words is None:
+            confirmed = self._confirmed_by_substitute
+            self._phrase_words = frozenset(confirmed).union(s + e for s in confirmed for e in _INFLECTIONS)
+        return self._phrase_words
+
+    def _line_is_english(self, text: str, tok: Token, verdicts: dict[int, bool]) -> bool:
         """A line in another language inside an English text (a quote, a caption) is left alone."""
         start = text.rfind("\n", 0, tok.start) + 1
         if start not in verdicts:
             end = text.find("\n", tok.end)
             end = len(text) if end < 0 else end
-            starts = [t.start for t in tokens]
-            line = tokens[bisect.bisect_left(starts, start) : bisect.bisect_left(starts, end)]
-            verdicts[start] = len(line) < 6 or self._is_english(line)
+            counts = Counter(text[start:end].split())
+            tokens, prose, known, english, foreign = _unpack(
+                sum(map(mul, counts.values(), map(_COUNTS, self._chunk_infos(counts)))))
+            verdicts[start] = tokens < 6 or _looks_english(prose, known, english, foreign)
         return verdicts[start]
 
-    def _damage_suspect(self, tok: Token) -> bool:
-        return (
-            not tok.skip
-            and len(tok.text) >= MIN_TOKEN_LEN
-            and tok.text.isalpha()
-            and not (tok.text.isupper())
-            and self.zipf(tok.lower) < UNKNOWN_ZIPF
-        )
+    def _readings(self, word: str) -> tuple["_Candidate", ...]:
+        """In-word readings of ``word`` under the pairs known now (kept until the pairs change)."""
+        cands = self._candidates.get(word)
+        if cands is None:
+            cands = _bounded(self._candidates)[word] = self._inword_candidates(word)
+        return cands
 
-    def _inword_candidates(self, word: str) -> list["_Candidate"]:
+    def _inword_candidates(self, word: str) -> tuple["_Candidate", ...]:
+        """Every prefix + X + suffix reading of ``word`` where prefix + Y + suffix is a common word, Y -> X."""
+        pure = self._pure()
+        if pure and word in self._shared.readings:
+            return self._shared.readings[word]
         out = []
         n = len(word)
+        synonyms, learned, repairable = self._synonyms, self._learned_by_substitute, self._shared.repairable()
         for i in range(n):
             for j in range(i + MIN_SUBSTITUTE_LEN, n + 1):
                 if i == 0 and j == n:
                     continue
                 substitute = word[i:j]
-                if substitute not in self._synonyms and not self._has_learned(substitute):
+                if substitute not in synonyms and substitute not in learned:
                     continue
                 prefix, suffix = word[:i], word[j:]
                 for original in self.originals_for(substitute):
                     repaired = prefix + original + suffix
-                    z = self.zipf(repaired)
-                    if z >= MIN_REPAIRED_ZIPF:
-                        out.append(_Candidate(repaired, original, substitute, z))
+                    if repaired in repairable:
+                        out.append(_Candidate(repaired, original, substitute, self.zipf(repaired)))
+        out = tuple(out)
+        if pure:
+            _bounded(self._shared.readings)[word] = out
         return out
+
+    def _word_doubt(self, word: str) -> tuple[bool, bool]:
+        """(a typo of a word, a regular coinage): fixed by the vocabulary, so worked out once per word."""
+        doubt = self._shared.word_doubts.get(word)
+        if doubt is None:
+            doubt = _bounded(self._shared.word_doubts)[word] = (self._one_edit_from_word(word), self._word_formed(word))
+        return doubt
 
     def _one_edit_from_word(self, word: str) -> bool:
         letters = "abcdefghijklmnopqrstuvwxyz"
@@ -460,9 +655,6 @@ class RepairModel:
         seen = self._suspect_case.get(word)
         return seen is not None and seen[0] >= 2 and seen[1] == 0
 
-    def _has_learned(self, substitute: str) -> bool:
-        return substitute in self._learned_by_substitute
-
     def _evidence(self, cand: "_Candidate", word: str) -> tuple[float, int, str]:
         """(expected number of other suspect words the pair explains, other words that vouched for it
         outright, review status)."""
@@ -483,7 +675,7 @@ class RepairModel:
         (word frequency x corpus evidence), scaled by how plausible a spinner repair it is at all."""
         weights: dict[str, float] = {}
         best: tuple[float, _Candidate, float, float] | None = None
-        for c in self._inword_candidates(tok.lower):
+        for c in self._readings(tok.lower):
             others, vouched, status = self._evidence(c, tok.lower)
             if status == "rejected":
                 continue
@@ -514,9 +706,10 @@ class RepairModel:
         doubt = 0.15 if others < 2 else 0.05 if others < STRONG_EVIDENCE else 0.0
         if topic >= 1.0 + 2 * TOPIC_WEIGHT and not tok.text[:1].isupper():
             doubt = min(doubt, TOPIC_DOUBT)  # the original stands intact in the same text: no coinage
-        if self._one_edit_from_word(tok.lower):
+        typo, coinage = self._word_doubt(tok.lower)
+        if typo:
             plausibility -= doubt  # a typo ("localy", "ppointment"); a spinner's damage is many edits away
-        if self._word_formed(tok.lower):
+        if coinage:
             plausibility -= doubt  # a regular coinage (stockouts, upcharged, explainability), not a slip
         if repeats >= 3:
             # A term the text keeps using (rustc, ebuild) more likely than a slip.
@@ -547,12 +740,16 @@ class RepairModel:
         confirmed = self._confirmed_by_substitute.get(word, ()) or self._confirmed_inflected(word)
         if not (noun_slot or idiom or confirmed):
             return None
-        originals = self.originals_for(word) if (noun_slot or idiom) else list(confirmed)
+        # Sorted: a tie between originals must go the same way in every process (set order follows hashes).
+        originals = self.originals_for(word) if (noun_slot or idiom) else sorted(confirmed)
         best: PhraseEvidence | None = None
         rivals = 0.0  # the swap odds of every confirmed original: "whatever" may stand for "any" or "some"
         for original in originals:
             if (original in FUNCTION_WORDS and original not in confirmed) or self.zipf(original) < 3.0:
                 continue  # a function word is only restored where the corpus shows the spinner swapping it
+            if original not in confirmed and not (noun_slot and original in self._nouns) and not (
+                    idiom and original in self._verbs and self._bigrams.get(f"{original} {nxt}", 0) >= IDIOM_MIN_COUNT):
+                continue  # could be neither a noun in the slot nor the idiom's verb: no evidence can make it fit
             ev = self._phrase_evidence(word, prev, nxt, original, noun_slot, idiom, original in confirmed, heavily_spun,
                                        doc_counts)
             if ev.confirmed:
@@ -593,7 +790,7 @@ class RepairModel:
         share = 1.0
         if confirmed and self._soft:  # how much of the substitute's in-word evidence this original has
             rivals = self._confirmed_by_substitute.get(word, ())
-            total = sum(self._soft.get((o, word), 0.0) for o in rivals)
+            total = sum(self._soft.get((o, word), 0.0) for o in sorted(rivals))
             share = (self._soft.get((original, word), 0.0) + 0.1) / (total + 0.1 * len(rivals)) if total else 1.0
         # Only a heavily spun text lends the spin rate as prior odds; elsewhere a swap must be near certain.
         # The text's own counts: a spun "determine" among twenty intact "see"s is likely, among five other
@@ -620,6 +817,7 @@ class RepairModel:
             if ev.status == "approved" or (ev.status != "rejected" and len(ev.words) >= 2):
                 index[sub].add(o)
         self._confirmed_by_substitute = index
+        self._phrase_words = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -663,6 +861,139 @@ def _topic_support(cand: "_Candidate", doc_words: list[str]) -> float:
         i += 1
     exact = cand.repaired in doc_words[bisect.bisect_left(doc_words, cand.repaired):][:1]
     return 1.0 + TOPIC_WEIGHT * (forms + exact)
+
+
+class _SharedCaches:
+    """What depends on the vocabulary and the thesaurus alone, worked out once per process: every model built
+    on them (the pipeline loads one per batch) shares it. Each table is emptied when it grows too big."""
+
+    def __init__(self, freq: dict[str, float], synonyms: dict[str, str]):
+        self.freq, self.synonyms = freq, synonyms
+        self.chunks: dict[str, _ChunkInfo] = {}
+        self.word_doubts: dict[str, tuple[bool, bool]] = {}  # word -> (one edit from a word, word-formed)
+        self.readings: dict[str, tuple[_Candidate, ...]] = {}  # in-word readings from the thesaurus alone
+        self.originals: dict[str, list[str]] = {}  # substitute -> the thesaurus's originals
+        self._repairable: frozenset[str] | None = None
+
+    def repairable(self) -> frozenset[str]:
+        """Words common enough to be what a repair restores (Zipf >= MIN_REPAIRED_ZIPF)."""
+        if self._repairable is None:
+            floor = 10 ** (MIN_REPAIRED_ZIPF - 9) * 0.99  # cheap pre-filter; the exact test follows
+            self._repairable = frozenset(w for w, f in self.freq.items()
+                                         if f >= floor and math.log10(f) + 9 >= MIN_REPAIRED_ZIPF)
+        return self._repairable
+
+
+_SHARED: dict[tuple[int, int], _SharedCaches] = {}
+_IDIOM_NEXT: dict[tuple[int, int], tuple[dict, frozenset, frozenset[str]]] = {}
+
+
+def _idiom_next_words(bigrams: dict[str, int], verbs: frozenset[str]) -> frozenset[str]:
+    """Words after which some verb forms one of the strongest collocations ("make sense"), once per tables."""
+    kept = _IDIOM_NEXT.get((id(bigrams), id(verbs)))
+    if kept is None or kept[0] is not bigrams or kept[1] is not verbs:
+        words = frozenset(pair.split(" ")[1] for pair, count in bigrams.items()
+                          if count >= IDIOM_MIN_COUNT and pair.split(" ")[0] in verbs).difference(FUNCTION_WORDS)
+        kept = _IDIOM_NEXT[(id(bigrams), id(verbs))] = (bigrams, verbs, words)
+    return kept[2]
+
+
+def _shared_caches(freq: dict[str, float], synonyms: dict[str, str]) -> _SharedCaches:
+    shared = _SHARED.get((id(freq), id(synonyms)))
+    if shared is None or shared.freq is not freq or shared.synonyms is not synonyms:
+        shared = _SHARED[(id(freq), id(synonyms))] = _SharedCaches(freq, synonyms)
+    return shared
+
+
+def _bounded(table: dict) -> dict:
+    if len(table) >= MAX_KEPT_CHUNKS:
+        table.clear()
+    return table
+
+
+class _ChunkInfo(NamedTuple):
+    """What one whitespace-separated chunk of text holds (see tokenize)."""
+    counts: int  # _pack(tokens, prose tokens, common words, English and foreign function words)
+    suspects: tuple[tuple[int, str], ...]  # (offset in the chunk, token) of words that may be spinner damage
+    non_prose: bool  # a URL, number, code...: its tokens are not prose
+    words: tuple[str, ...]  # its tokens of three letters or more, in lower case (what _topic_support looks up)
+
+
+def _topic_words(tokens: list[str]) -> tuple[str, ...]:
+    return tuple({t.lower() for t in tokens if len(t) >= 3})
+
+
+# The five counts of a chunk in one integer, so that a text's are one C-speed sum (each < 2**40).
+_COUNT_BITS = 40
+
+
+def _pack(tokens: int, prose: int, known: int, english: int, foreign: int) -> int:
+    b = _COUNT_BITS
+    return tokens | prose << b | known << 2 * b | english << 3 * b | foreign << 4 * b
+
+
+def _unpack(packed: int) -> list[int]:
+    mask = (1 << _COUNT_BITS) - 1
+    return [(packed >> (i * _COUNT_BITS)) & mask for i in range(5)]
+
+
+_COUNTS = itemgetter(0)
+_SUSPECTS = itemgetter(1)
+_WORDS = itemgetter(3)
+
+
+class _Scan(NamedTuple):
+    english: bool
+    infos: tuple[_ChunkInfo, ...]  # of its distinct chunks
+    suspect_chunks: tuple[tuple[str, int], ...]  # (chunk, sightings), in order of first appearance
+
+
+def _looks_english(prose: int, known: int, english: int, foreign: int) -> bool:
+    if prose < 3:
+        return True  # too short to judge; each token is still checked on its own
+    # English vocabulary covers "de", "la", "die"...: function words tell the languages apart.
+    return known >= ENGLISH_SHARE * prose and foreign <= english
+
+
+def _token_at(text: str, start: int, word: str, skip: bool) -> Token:
+    """The Token tokenize(text) makes of ``word`` at ``start``, without tokenizing the whole text."""
+    end = start + len(word)
+    before = text[max(0, start - 3) : start]
+    sentence_start = start == 0 or bool(_SENTENCE_END.search(before)) or "\n" in before
+    prev = nxt = None
+    if start >= 2 and text[start - 1] == " " and text[start - 2] in _ASCII_LETTERS:
+        prev = _last_token_before(text, start - 1).lower()
+    if end + 1 < len(text) and text[end] == " " and text[end + 1] in _ASCII_LETTERS:
+        nxt = _TOKEN.match(text, end + 1).group().lower()
+    return Token(start, end, word, word.lower(), prev, nxt, sentence_start, skip)
+
+
+def _last_token_before(text: str, end: int) -> str:
+    """The token that ends at ``end`` (a letter stands just before it)."""
+    chunk_start = end - 1
+    while chunk_start > 0 and not text[chunk_start - 1].isspace():
+        chunk_start -= 1
+    return _TOKEN.findall(text, chunk_start, end)[-1]
+
+
+def _token_starts(text: str, form: str):
+    """Where ``form`` stands in ``text`` as a whole token (as tokenize cuts them)."""
+    size = len(form)
+    pos = text.find(form)
+    while pos >= 0:
+        if (pos == 0 or (text[pos - 1] not in _ASCII_LETTERS and not (
+                pos >= 2 and text[pos - 1] in _APOSTROPHES and text[pos - 2] in _ASCII_LETTERS))) \
+                and _TOKEN.match(text, pos).end() == pos + size:
+            yield pos
+        pos = text.find(form, pos + 1)
+
+
+def _chunk_around(text: str, start: int, end: int) -> str:
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return text[start:end]
 
 
 def _contextual(word: str | None) -> str | None:

@@ -1,0 +1,107 @@
+"""The repair stage's fast path (chunk scan, tokens built only where needed) sees a text exactly as
+``tokenize`` does: same tokens, same context, same language verdicts, same repairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from docclean.repair import (
+    ENGLISH_SHARE,
+    FUNCTION_WORDS,
+    _FOREIGN_FUNCTION_WORDS,
+    RepairModel,
+    _token_at,
+    _token_starts,
+    tokenize,
+)
+
+# Apostrophes of both kinds, quotes, a URL, code, numbers, inner capitals, a non-ASCII space and word,
+# a French line, and spinner damage next to all of them.
+TRICKY = (
+    "The club intconcludes to rebuild. \u201cIt doesn\u2019t build sense,\u201d said O'Neill's aide; "
+    "the  necessary for seats (attconcludeance) rose.\n"
+    "See https://example.org/a_b?x=1 or run `plan(rows=3)`; iPhone McDonald hugegest x''y a''b 'tis rock'n'roll.\n"
+    "Le club est dans une autonomie strat\u00e9gique pour la saison et les supporters.\n"
+    "well-intconcludesed\u00a0spconcludeing \u2019quoted\u2019 end.Of line\tTab ininformigent\n"
+    "INTCONCLUDES Intconcludes: the Necessary to the necessary to a necessary for an necessary to"
+)
+
+
+@pytest.fixture(scope="module")
+def model() -> RepairModel:
+    return RepairModel.load()
+
+
+def _english_as_tokenize_sees_it(model: RepairModel, tokens) -> bool:
+    words = [t.lower for t in tokens if not t.skip]
+    if len(words) < 3:
+        return True
+    known = sum(1 for w in words if model.zipf(w) >= 3.0)
+    foreign = sum(1 for w in words if w in _FOREIGN_FUNCTION_WORDS)
+    english = sum(1 for w in words if w in FUNCTION_WORDS)
+    return known >= ENGLISH_SHARE * len(words) and foreign <= english
+
+
+def test_token_at_rebuilds_every_token_with_its_context():
+    for tok in tokenize(TRICKY):
+        assert _token_at(TRICKY, tok.start, tok.text, tok.skip) == tok
+
+
+def test_token_starts_finds_exactly_the_whole_tokens():
+    tokens = tokenize(TRICKY)
+    for form in {t.text for t in tokens} | {"y", "b", "s", "Neill", "n", "roll"}:
+        assert list(_token_starts(TRICKY, form)) == [t.start for t in tokens if t.text == form]
+
+
+def test_scan_agrees_with_tokenize_on_language_and_suspects(model):
+    for text in (TRICKY, *TRICKY.split("\n"), "", "a b", "Le club est dans une autonomie pour la saison"):
+        tokens = tokenize(text)
+        scan = model._scan(text)
+        assert scan.english == _english_as_tokenize_sees_it(model, tokens)
+        suspects = [t for t in tokens if not t.skip and len(t.text) >= 5 and t.text.isalpha()
+                    and not t.text.isupper() and model.zipf(t.lower) < 1.0]
+        assert model._suspect_tokens(text, scan) == suspects
+
+
+def test_learning_first_gives_the_same_repairs_as_repairing_alone():
+    text = TRICKY * 2
+    alone = RepairModel.load().repair_text(text, "flag", 0.0)
+    learned = RepairModel.load()
+    learned.learn([])  # estimates refreshed, nothing seen: the same state as a fresh model's evidence
+    first = learned.repair_text(text, "flag", 0.0)
+    assert first == alone
+    again = RepairModel.load()
+    again.learn([text])
+    assert again._scans  # kept for the repair that follows
+    assert again.repair_text(text, "flag", 0.0) == again.repair_text(text, "flag", 0.0)
+    assert not again._scans
+
+
+def test_excluding_pairs_changes_the_readings(model):
+    held_out = RepairModel.load()
+    assert any(c.repaired == "intends" for c in held_out._readings("intconcludes"))
+    held_out.excluded_pairs = frozenset({("end", "conclude")})
+    assert not any(c.repaired == "intends" for c in held_out._readings("intconcludes"))
+    assert any(c.repaired == "intends" for c in model._readings("intconcludes"))  # shared caches untouched
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(["a", "b", "Q", "the", "for", "xqzvw", "Xqzvw", "intconcludes", "'", "\u2019", " ", " ",
+                           "\n", ".", "\u201c", "(", "-", "7", "/", "\u00e9", "\u00a0", "\t", "iP", "la", "de"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_fast_path_matches_tokenize_on_any_text(text):
+    model = RepairModel.load()
+    tokens = tokenize(text)
+    for tok in tokens:
+        assert _token_at(text, tok.start, tok.text, tok.skip) == tok
+    for form in {t.text for t in tokens}:
+        assert list(_token_starts(text, form)) == [t.start for t in tokens if t.text == form]
+    scan = model._scan(text)
+    assert scan.english == _english_as_tokenize_sees_it(model, tokens)
+    suspects = [t for t in tokens if not t.skip and len(t.text) >= 5 and t.text.isalpha()
+                and not t.text.isupper() and model.zipf(t.lower) < 1.0]
+    assert model._suspect_tokens(text, scan) == suspects
