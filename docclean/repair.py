@@ -78,6 +78,10 @@ NEIGHBOUR_FIT_BASE = 1e-3  # a typical P(neighbour | word): fit 1 for an ordinar
 NEIGHBOUR_FIT_CAP = 30.0
 IDIOM_MIN_COUNT = 200_000_000  # "make sense" (2.1e8): only the strongest collocations count as idioms
 STRONG_DOC_REPAIRS = 3  # in-word repairs that mark a document as heavily spun
+# A spinner damages many words of a text: one lone in-word repair in a text this long, with no other
+# damaged word in the corpus showing the same substitution, is far more likely a technical word the
+# thesaurus happens to explain (unhashable -> "unworkable") than the spinner's work.
+LONE_REPAIR_MIN_WORDS = 150
 MAX_READINGS_TO_LEARN = 2  # a damaged word with more readings than this vouches for none of them (persisted)
 EM_ROUNDS = 8
 PRIOR_SMOOTHING = 0.01  # pseudo-count of every listed pair in P(original | substitute)
@@ -168,6 +172,22 @@ def _match_case(word: str, like: str) -> str:
     return word
 
 
+_INFLECTION = re.compile(r"(?<=[a-z]{3})(?:ings|ing|ers|er|ed|es|s|ly)$")
+
+
+def _stem(word: str) -> str:
+    """A word without its inflection, so that forms of one word count once as evidence."""
+    return _INFLECTION.sub("", word)
+
+
+def distinct_stems(words) -> int:
+    """How many different words (not forms: pretrain, pretrained, pretraining count once) ``words`` holds.
+
+    A spinner's pair shows inside many unrelated words (end -> conclude: intends, independent, spending);
+    one technical word in several forms (pretrained, pretraining: tend -> train?) is no such evidence."""
+    return len({_stem(w) for w in words})
+
+
 @dataclass
 class PairEvidence:
     words: set[str]  # distinct damaged tokens this pair explains
@@ -190,6 +210,7 @@ class RepairModel:
         self._learned: dict[tuple[str, str], PairEvidence] = {}  # what learn() saw, without the loaded state
         self._learned_by_substitute: dict[str, set[str]] = defaultdict(set)  # only pairs outside the thesaurus
         self._confirmed_by_substitute: dict[str, set[str]] = {}
+        self._stem_sightings: Counter = Counter()
         self._suspect_case: dict[str, list[int]] = {}  # suspect word -> [capitalized, lower-case] sightings
         self._suspects: dict[str, list[_Candidate]] = {}  # every distinct suspect word learn() saw -> readings
         self._soft: dict[tuple[str, str], float] = {}  # pair -> distinct damaged words it explains (expected)
@@ -347,6 +368,10 @@ class RepairModel:
 
     def _refresh(self) -> None:
         if self._stale:
+            # sightings of each suspect word's forms across the corpus: a term recurs (pretrained, pretraining)
+            self._stem_sightings = Counter()
+            for word, case in self._suspect_case.items():
+                self._stem_sightings[_stem(word)] += sum(case)
             self._index_confirmed()
             self._estimate_pairs()
             self._stale = False
@@ -383,7 +408,8 @@ class RepairModel:
         self._soft, self._soft_by_word = soft, by_word
         self._soft_totals = self._substitute_totals(soft)
         for pair, n in soft.items():  # pairs the corpus shows inside several words vouch for whole words too
-            if n >= CONFIRMED_WORDS and self.pairs.get(pair, PairEvidence(set())).status != "rejected":
+            ev = self.pairs.get(pair, PairEvidence(set()))
+            if n >= CONFIRMED_WORDS and ev.status != "rejected" and distinct_stems(ev.words) >= 2:
                 self._confirmed_by_substitute.setdefault(pair[1], set()).add(pair[0])
         self._phrase_words = None
 
@@ -409,7 +435,8 @@ class RepairModel:
             return False
         if self._in_thesaurus(c.original, c.substitute) or (ev is not None and ev.status == "approved"):
             return True
-        return ev is not None and len(ev.words - {word}) >= 2  # a pair no thesaurus knows needs the corpus
+        # a pair no thesaurus knows needs the corpus: two other words, not two forms of one
+        return ev is not None and len({_stem(w) for w in ev.words} - {_stem(word)}) >= 2
 
     # ---- repairing -----------------------------------------------------------------------------------
     def repair_text(self, text: str, mode: str = "fix", min_confidence: float = 0.9,
@@ -436,13 +463,18 @@ class RepairModel:
         lowercase_seen = {t.lower for t in suspects if not t.text[:1].isupper()}
         repeats = Counter(t.lower for t in suspects)
         doc_words = sorted(set().union(*map(_WORDS, scan.infos)).difference(repeats))
+        evidence: list[float] = []
         for tok in suspects:
             # A form seen several times and never in lower case is a name (Tastewise), not a slip.
             capitalized_only = tok.lower not in lowercase_seen and (
                 self._capitalized_only(tok.lower) or repeats[tok.lower] > 1)
-            r = self._repair_inword(tok, capitalized_only, repeats[tok.lower], doc_words)
+            r = self._repair_inword(tok, capitalized_only, repeats[tok.lower], doc_words, evidence)
             if r and r.confidence >= min_confidence:
                 repairs.append(r)
+            elif r:
+                evidence.pop()
+        if len(repairs) == 1 and evidence[0] < SOME_EVIDENCE and len(text.split()) >= LONE_REPAIR_MIN_WORDS:
+            repairs = []
         if repairs and whole_words:  # the document shows the spinner's hand: whole words are worth a look too
             repaired_at = {r.offset for r in repairs}
             heavily_spun = len(repairs) >= STRONG_DOC_REPAIRS
@@ -660,7 +692,7 @@ class RepairModel:
         outright, review status)."""
         pair = (cand.original, cand.substitute)
         ev = self.pairs.get(pair)
-        hard = len(ev.words - {word}) if ev is not None else 0
+        hard = len({_stem(w) for w in ev.words} - {_stem(word)}) if ev is not None else 0
         if word in self._soft_by_word or not self._suspects:
             soft = self._soft.get(pair, 0.0) - self._soft_by_word.get(word, {}).get(pair, 0.0)
         else:  # a word learn() never saw: everything the corpus showed is other words' evidence
@@ -670,7 +702,7 @@ class RepairModel:
         return max(0.0, soft), hard, ev.status if ev is not None else "auto"
 
     def _repair_inword(self, tok: Token, capitalized_only: bool = False, repeats: int = 1,
-                       doc_words: list[str] = ()) -> Repair | None:
+                       doc_words: list[str] = (), evidence: list[float] | None = None) -> Repair | None:
         """The most probable restored word; confidence is its share of the probability among readings
         (word frequency x corpus evidence), scaled by how plausible a spinner repair it is at all."""
         weights: dict[str, float] = {}
@@ -688,10 +720,12 @@ class RepairModel:
             if weight > weights.get(c.repaired, 0.0):
                 weights[c.repaired] = weight
                 if best is None or weight > best[0]:
-                    best = (weight, c, others, topic)
+                    best = (weight, c, others, topic, vouched, status)
         if best is None:
             return None
-        weight, cand, others, topic = best
+        weight, cand, others, topic, vouched, status = best
+        if vouched < 2 and status != "approved" and (repeats >= 3 or self._stem_sightings.get(_stem(tok.lower), 0) >= 4):
+            return None  # a term the text or the corpus keeps using (ebuild, mintty) that no other damaged word backs
         share = weight / sum(weights.values())
         plausibility = 0.93
         plausibility += 0.05 if cand.zipf >= 3.5 else 0.0
@@ -715,6 +749,8 @@ class RepairModel:
             # A term the text keeps using (rustc, ebuild) more likely than a slip.
             plausibility -= (0.1 if others < STRONG_EVIDENCE else 0.04) + (0.1 if repeats >= 6 else 0.0)
         conf = max(0.0, min(0.99, share * plausibility))
+        if evidence is not None:
+            evidence.append(others)  # other damaged words showing this substitution (see LONE_REPAIR_MIN_WORDS)
         return Repair("spinner_inword", tok.text, _match_case(cand.repaired, tok.text), tok.start, round(conf, 3))
 
     def _neighbour_fit(self, cand: "_Candidate", tok: Token) -> float:
@@ -814,7 +850,7 @@ class RepairModel:
         """Pairs the corpus shows inside several different words (or that a person approved)."""
         index: dict[str, set[str]] = defaultdict(set)
         for (o, sub), ev in self.pairs.items():
-            if ev.status == "approved" or (ev.status != "rejected" and len(ev.words) >= 2):
+            if ev.status == "approved" or (ev.status != "rejected" and distinct_stems(ev.words) >= 2):
                 index[sub].add(o)
         self._confirmed_by_substitute = index
         self._phrase_words = None

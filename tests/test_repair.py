@@ -241,3 +241,29 @@ def test_corpus_evidence_picks_the_reading_other_damaged_words_share():
                  "The prepareers met the players on Monday.", "Each prepareee received a new kit."])
     _, repairs = model.repair_text(first, "flag", min_confidence=0.0)
     assert [r.replacement for r in repairs] == ["training"]
+
+
+# Technical pages, as scraped from a machine-learning blog and a distribution's wiki: words no thesaurus
+# knows ("pretrained", "ebuild") that a thesaurus happens to explain (tend -> train, merge -> build).
+TECH_PAGES = [
+    "We fine-tuned a pretrained encoder on the new labels. Pretraining took four days on eight GPUs, and "
+    "the training loss kept falling. Training with a smaller batch gave the same accuracy in half the time.",
+    "The pretraining corpus holds 2 billion tokens. Our pretrained checkpoints are public; the training "
+    "scripts follow next month, together with notes on training stability and evaluation.",
+    "To package the tool, write an ebuild and test it locally before you submit it to the overlay.",
+    "Each ebuild declares its dependencies; the ebuild for version 2.1 adds a USE flag for the docs.",
+    "Maintainers review every ebuild by hand. An ebuild that fails the checks is sent back with notes.",
+    "Old ebuild files are removed after a release. The ebuild format is documented in the handbook.",
+]
+
+
+def test_forms_of_one_technical_word_do_not_make_a_pair_and_a_recurring_term_stays():
+    model = RepairModel.load(None)
+    model.learn(TECH_PAGES)
+    for page in TECH_PAGES:
+        text, repairs = model.repair_text(page)
+        assert repairs == [] and text == page  # no "tending", no "emerge"
+    # the spun story still gets every repair once the technical pages are in the corpus too
+    model.learn([SPUN])
+    text, repairs = model.repair_text(SPUN)
+    assert {r.original: r.replacement for r in repairs} == EXPECTED
