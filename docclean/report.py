@@ -61,19 +61,36 @@ def try_write_run_report(archive_root: str | Path, report, log: Callable[[str], 
 def _rows_of_run(archive: Archive, run_id: str) -> tuple[list[tuple[int, int]], dict[str, int]]:
     """From the documents this run kept or marked duplicate: (characters before cleaning, after) each,
     and the removed lines per rule. "Before" is the cleaned text plus every removed line, i.e. the text
-    as read, before any rule took something out (for HTML, the visible text: markup is not counted)."""
+    as read, before any rule took something out (for HTML, the visible text: markup is not counted).
+
+    Read batch by batch and summed with pyarrow: the removed lines of a big run never sit in memory
+    as Python objects all at once."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
     lengths: list[tuple[int, int]] = []
     removals: Counter = Counter()
     for name in ("documents", "duplicates"):
-        if not archive.files(name):
-            continue
-        t = archive.table(name, columns=["chars", "removed"], filter=pc.field("run_id") == run_id)
-        for chars, removed in zip(t.column("chars").to_pylist(), t.column("removed").to_pylist()):
-            removed = removed or ()
-            removals.update(r["rule"] for r in removed)
-            lengths.append(((chars or 0) + sum(len(r["text"]) + 1 for r in removed), chars or 0))
+        files = archive.files(name)
+        # a run writes part-<run>-<n>.parquet; after a compaction its rows live in other files
+        files = [p for p in files if run_id in p.name] or files
+        for path in files:
+            for batch in pq.ParquetFile(path).iter_batches(columns=["run_id", "chars", "removed"], batch_size=2048):
+                t = pa.Table.from_batches([batch])
+                t = t.filter(pc.equal(t["run_id"], run_id))
+                if not t.num_rows:
+                    continue
+                removed = t["removed"].combine_chunks()
+                flat = pc.list_flatten(removed)
+                for rule, n in zip(*pc.value_counts(flat.field("rule")).flatten()):
+                    removals[rule.as_py()] += n.as_py()
+                removed_chars = np.bincount(pc.list_parent_indices(removed).to_numpy(),
+                                            weights=pc.add(pc.utf8_length(flat.field("text")), 1).to_numpy(),
+                                            minlength=t.num_rows)
+                chars = t["chars"].fill_null(0).to_numpy()
+                lengths.extend(zip((chars + removed_chars).astype(int).tolist(), chars.astype(int).tolist()))
     return lengths, dict(removals)
 
 
