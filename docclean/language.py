@@ -76,7 +76,7 @@ def _prefix(text: str, limit: int) -> str:
 def detect_language(text: str, config: LanguageConfig) -> tuple[str, float]:
     """(ISO 639-1 code, probability); ``("und", 0.0)`` when the text is too short or has no letters."""
     sample = _prefix(text, config.prefix_chars)
-    if sum(c.isalpha() for c in sample) < config.min_chars:
+    if sum(map(str.isalpha, sample)) < config.min_chars:
         return UNDETERMINED, 0.0
     with _lock:  # langdetect's factory is a module global; its seed too
         factory = _factory()
