@@ -13,7 +13,9 @@ import os
 import threading
 
 from langdetect import DetectorFactory, detector_factory
+from langdetect.detector import Detector
 from langdetect.lang_detect_exception import LangDetectException
+from langdetect.utils.ngram import NGram
 
 from .config import LanguageConfig
 from .document import Document, StageResult
@@ -48,6 +50,53 @@ class _ProfileTable(dict):
         return row
 
 
+class _Detector(Detector):
+    """langdetect's Detector with its n-gram extraction inlined: the same n-grams in the same order (so
+    the seeded sampling picks the same ones), at about twice the speed. The original calls a method per
+    character (NGram.add_char, NGram.normalize), which was a third of the language stage's time."""
+
+    _normalized: dict[str, str] = {}  # character -> NGram.normalize(character), a pure function
+
+    def _extract_ngrams(self) -> list[str]:
+        known = self.word_lang_prob_map
+        normalized = self._normalized
+        result: list[str] = []
+        append = result.append
+        grams, capitalword = " ", False
+        for ch in self.text:  # NGram.add_char, then the loop over n = 1..3 of Detector._extract_ngrams
+            c = normalized.get(ch)
+            if c is None:
+                c = normalized[ch] = NGram.normalize(ch)
+            last = grams[-1]
+            if last == " ":
+                grams, capitalword = " ", False
+                if c == " ":
+                    continue
+            elif len(grams) >= NGram.N_GRAM:
+                grams = grams[1:]
+            grams += c
+            if c.isupper():
+                if last.isupper():
+                    capitalword = True
+            else:
+                capitalword = False
+            if capitalword:
+                continue
+            if c != " " and c in known:
+                append(c)
+            if len(grams) >= 2:
+                if grams[-2:] in known:
+                    append(grams[-2:])
+                if len(grams) >= 3 and grams in known:
+                    append(grams)
+        return result
+
+
+class _Factory(DetectorFactory):
+    def _create_detector(self) -> Detector:
+        return _Detector(self)
+
+
 def _factory() -> DetectorFactory:
     # langdetect's profiles, in its own order (os.listdir, as DetectorFactory.load_profile reads them).
     if detector_factory._factory is None:
@@ -59,7 +108,7 @@ def _factory() -> DetectorFactory:
                 continue
             with open(path, encoding="utf-8") as fh:
                 profiles.append(json.load(fh))
-        factory = DetectorFactory()
+        factory = _Factory()
         factory.langlist = [p["name"] for p in profiles]
         factory.word_lang_prob_map = _ProfileTable(profiles)
         detector_factory._factory = factory

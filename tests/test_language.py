@@ -30,3 +30,23 @@ def test_keep_list_rejects_other_languages_with_reason():
     assert out.rejected and out.reject_reason == "language_filtered" and out.language == "fr"
     kept, _ = detect(doc, LanguageConfig(keep=["fr", "en"]))
     assert not kept.rejected and kept.language_score > 0.9
+
+
+def test_inlined_ngram_extraction_gives_langdetects_own_ngrams():
+    """The seeded sampling picks n-grams by position: the list must be langdetect's, item for item."""
+    import random
+
+    from langdetect.detector import Detector
+
+    from docclean import language
+
+    factory = language._factory()
+    rnd = random.Random(11)
+    alphabet = "aAbBzZ éÉñÑßœÀÁ\u0219\u021b ДдЖж 中文字 ひらがな カタカナ 한국어 عربي ’“”—-.,!?0123456789\n\t ABC"
+    texts = ["The Town Council met on Tuesday. NATO and the EU said so.", "Le Conseil européen s’est réuni à Bruxelles."]
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 300))) for _ in range(300)]
+    for text in texts:
+        theirs, ours = Detector(factory), language._Detector(factory)
+        theirs.append(text)
+        ours.append(text)
+        assert ours._extract_ngrams() == Detector._extract_ngrams(theirs)
