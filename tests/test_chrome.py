@@ -185,3 +185,17 @@ def test_plan_reads_staged_parquet_lines(tmp_path):
     chrome_set = chrome.plan(ds.dataset(tmp_path, format="parquet"), None, config)
     assert all(chrome_set.is_chrome("harbourtimes.example", line) for line in HEADER + FOOTER)
     assert len(chrome_set) == len(HEADER + FOOTER)
+
+
+def test_quotation_check_matches_the_regex_it_replaced():
+    import random
+    import re
+
+    old = re.compile(r"[\"“”«»„‘’]\s*\w+(?:[^\w\"“”«»„]+\w+){3,}[^\"“”«»„]*[\"“”«»„]")
+    rnd = random.Random(3)
+    pieces = ['"', "“", "”", "«", "»", "„", "‘", "’", " ", "word", "a", "Été", "12", "-", ",", "\t", "don’t"]
+    lines = ["“We will rebuild the stand before the season,” she said.", "He didn’t say when the works would end",
+             "« Nous ne céderons pas », a-t-il dit.", "Sponsor: “Best deals”"]
+    lines += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 25))) for _ in range(5000)]
+    for line in lines:
+        assert chrome.has_quotation(line) == bool(old.search(line)), line
