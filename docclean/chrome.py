@@ -60,7 +60,7 @@ _STARTS_WITH_WORD = re.compile(r"\s*\w")
 
 
 def has_quotation(line: str) -> bool:
-    """Four words or more between an opening mark and the next closing one, the first word right after
+    r"""Four words or more between an opening mark and the next closing one, the first word right after
     the opening mark (and spaces). The same lines as the regex
     ``["“”«»„‘’]\s*\w+(?:[^\w"“”«»„]+\w+){3,}[^"“”«»„]*["“”«»„]``, which backtracked for
     milliseconds on a long line with an apostrophe and no closing mark."""
