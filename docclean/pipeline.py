@@ -332,6 +332,7 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
         cleaned = []
         for doc in docs:
             cleaned.append(_run_with_limit(stages, doc, pre, config))
+        t_learn = time.perf_counter()
         for i, d in enumerate(cleaned):
             if d.rejected:
                 continue
@@ -340,6 +341,7 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
                     model.learn([d.text])
             except DocumentTimeout:
                 cleaned[i] = d.reject("timeout", f"learning repair pairs took longer than {config.run.doc_timeout_seconds:g} s")
+        stages.stats.setdefault("repair", StageStats()).seconds += time.perf_counter() - t_learn  # learning is repair's cost too
         # This batch's evidence only: commit_run merges every batch's into the archive's pairs.
         evidence = model.learned_evidence()
         tmp = work / f"repair-evidence-{batch:05d}.parquet.tmp"
@@ -351,6 +353,7 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
         docs = [_run_with_limit(stages, d, steps, config) for d in docs]
 
     kept_rows, reject_rows, line_tables = [], [], []
+    t_lines = 0.0
     for doc in docs:
         if doc.rejected:
             reject_rows.append(reject_row(doc, run_id, now))
@@ -360,7 +363,10 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
         site = chrome.site_key(doc)
         row["site"] = site
         kept_rows.append(row)
+        t = time.perf_counter()
         line_tables.append(chrome.line_keys(doc, config.chrome))
+        t_lines += time.perf_counter() - t
+    stages.stats.setdefault("chrome", StageStats()).seconds += t_lines
     summary.staged = len(kept_rows)
     summary.rejects = len(reject_rows)
     summary.merge_stats(stages.stats)
