@@ -17,6 +17,9 @@ The spinner replaced ``end`` by ``conclude`` everywhere it found it, so ``intend
   (word-pair counts say ``make sense``) or ``the necessary for`` (an adjective where a noun must stand),
   or a word whose swap the corpus confirmed inside other words, where the neighbours, the text's own counts
   of both words and the spin rate give high odds of a swap (``you sack actually`` -> ``you can actually``).
+  In a heavily spun text, every pair the in-word evidence learned is also scored as a whole-word swap by a
+  logistic model fitted on the benchmark's train split (SWAP_LOGIT: word pairs of the neighbours, the text's
+  counts, the pair's capped evidence), and so are its inflections ("divides" -> "parts").
   Only attempted in documents that already show in-word spinner damage: a wrong repair is worse than a
   missed one, and clean text then stays untouched.
 
@@ -92,7 +95,18 @@ SOME_EVIDENCE = 0.5
 STRONG_EVIDENCE = 5.0
 CONFIRMED_WORDS = 2.0  # expected damaged words a pair must explain before whole words are checked for it
 SWAP_ODDS_OFFSET = 3.0  # calibrated on the train split: log-odds 6 -> confidence 0.95
-SPIN_RATE = 0.1  # share of a confirmed pair's original words a spinner swaps: the prior odds of a swap  # expected number of other damaged words a pair explains for it to count as seen
+SPIN_RATE = 0.1  # share of a confirmed pair's original words a spinner swaps: the prior odds of a swap
+# Log-odds that a whole word is a spinner's swap for an original the in-word evidence learned: a logistic
+# fit on the train split of benchmarks/repair.py (heavily spun texts, cross-validated by document) over the
+# neighbours' word pairs, the text's own counts of both words, the pair's in-word evidence (capped at
+# EVIDENCE_CAP words, so that the odds do not grow with the size of the corpus) and its share of the
+# substitute's evidence, and how many originals the thesaurus offers. The offset holds a margin of 0.25 below
+# the fit's (a wrong repair is worse than a missed one). See _learned_swap_logit.
+SWAP_LOGIT = {"left": 0.477, "right": 0.41, "left_seen": -0.851, "right_seen": -0.993, "unigram": -0.046,
+              "text_counts": 1.479, "evidence": 1.112, "evidence_share": 0.316, "originals": -0.423,
+              "inword_repairs": -0.381, "offset": -0.526}
+EVIDENCE_CAP = 5.0
+MIN_SWAP_EVIDENCE = 0.1  # weaker in-word evidence never reaches the odds a repair needs: not worth a look
 
 MAX_KEPT_SCANS = 1024  # texts learn() scanned that repair_text() has not asked for yet
 MAX_KEPT_CHUNKS = 100_000  # distinct chunks (and words) whose analysis is kept: about 25 MB
@@ -216,6 +230,7 @@ class RepairModel:
         self._soft: dict[tuple[str, str], float] = {}  # pair -> distinct damaged words it explains (expected)
         self._soft_by_word: dict[str, dict[tuple[str, str], float]] = {}  # word -> pair -> its share of it
         self._soft_totals: dict[str, float] = {}  # substitute -> sum of its pairs' soft evidence
+        self._soft_originals: dict[str, set[str]] = {}  # substitute -> originals with in-word evidence
         self._originals_count: dict[str, int] = {}
         self._stale = False  # learn() gathered evidence the estimates don't include yet
         # Speed: what a text's whitespace-separated chunks hold depends on the vocabulary alone, so it is
@@ -406,6 +421,11 @@ class RepairModel:
                     new[pair] = new.get(pair, 0.0) + share
             soft = new
         self._soft, self._soft_by_word = soft, by_word
+        soft_originals: dict[str, set[str]] = defaultdict(set)
+        for (o, sub), n in soft.items():
+            if n > MIN_SWAP_EVIDENCE and self.pairs.get((o, sub), PairEvidence(set())).status != "rejected":
+                soft_originals[sub].add(o)
+        self._soft_originals = dict(soft_originals)
         self._soft_totals = self._substitute_totals(soft)
         for pair, n in soft.items():  # pairs the corpus shows inside several words vouch for whole words too
             ev = self.pairs.get(pair, PairEvidence(set()))
@@ -482,7 +502,7 @@ class RepairModel:
             doc_counts = Counter(map(str.lower, words))
             for tok in self._phrase_suspects(text, words, doc_counts, heavily_spun):
                 if tok.start not in repaired_at and not tok.skip:
-                    r = self._repair_phrase(tok, heavily_spun, doc_counts)
+                    r = self._repair_phrase(tok, heavily_spun, doc_counts, len(repaired_at))
                     if r and r.confidence >= min_confidence:
                         repairs.append(r)
             repairs.sort(key=lambda r: r.offset)
@@ -607,7 +627,9 @@ class RepairModel:
     def _confirmed_phrase_words(self) -> frozenset[str]:
         if self._phrase_words is None:
             confirmed = self._confirmed_by_substitute
-            self._phrase_words = frozenset(confirmed).union(s + e for s in confirmed for e in _INFLECTIONS)
+            self._phrase_words = frozenset(confirmed).union(
+                (s + e for s in confirmed for e in _INFLECTIONS), self._soft_originals,
+                (s + e for s in self._soft_originals for e in _INFLECTIONS))
         return self._phrase_words
 
     def _line_is_english(self, text: str, tok: Token, verdicts: dict[int, bool]) -> bool:
@@ -764,11 +786,64 @@ class RepairModel:
                     fit *= min(NEIGHBOUR_FIT_CAP, max(pair, BIGRAM_FLOOR) / max(expected, BIGRAM_FLOOR) / NEIGHBOUR_FIT_BASE)
         return fit
 
-    def _repair_phrase(self, tok: Token, heavily_spun: bool, doc_counts: Counter | None = None) -> Repair | None:
+    def _repair_phrase(self, tok: Token, heavily_spun: bool, doc_counts: Counter | None = None,
+                       inword_repairs: int = 0) -> Repair | None:
         word = tok.lower
         if word in FUNCTION_WORDS or (tok.text[:1].isupper() and not tok.sentence_start):
             return None  # function words are not spun; a capital mid-sentence is a name or a title
         prev, nxt = _contextual(tok.prev), _contextual(tok.next)
+        # Only a heavily spun text: a text with one or two in-word repairs is as often a clean text with a
+        # technical word the thesaurus happens to explain (hashable -> "workable": then hash -> "work").
+        by_logit = self._repair_learned_swap(tok, prev, nxt, doc_counts, inword_repairs) if heavily_spun else None
+        by_rules = self._repair_phrase_by_rules(tok, prev, nxt, heavily_spun, doc_counts)
+        if by_logit is None or (by_rules is not None and by_rules.confidence >= by_logit.confidence):
+            return by_rules
+        return by_logit
+
+    def _repair_learned_swap(self, tok: Token, prev: str | None, nxt: str | None, doc_counts: Counter | None,
+                             inword_repairs: int) -> Repair | None:
+        """The most likely original among those the in-word evidence learned for this substitute, with the
+        probability (logistic, see SWAP_LOGIT) that the spinner put the word seen in its place."""
+        if doc_counts is None:
+            return None
+        word = tok.lower
+        readings = [(word, "")] + [(word[: -len(e)], e) for e in _INFLECTIONS
+                                   if word.endswith(e) and len(word) - len(e) >= 3]
+        best = None
+        for substitute, ending in readings:  # "divides" for "parts" when part -> divide is learned
+            for original in sorted(self._soft_originals.get(substitute, ())):  # sorted: ties go one way
+                if (original in FUNCTION_WORDS and not self._confirmed(original, substitute)) or \
+                        self.zipf(original + ending) < 3.0:
+                    continue
+                logit = self._learned_swap_logit(word, original + ending, prev, nxt, doc_counts, inword_repairs,
+                                                 (original, substitute))
+                if best is None or logit > best[0]:
+                    best = (logit, original + ending)
+        if best is None:
+            return None
+        confidence = 1 / (1 + math.exp(-min(50.0, max(-50.0, best[0]))))
+        return Repair("spinner_phrase", tok.text, _match_case(best[1], tok.text), tok.start, round(min(0.99, confidence), 3))
+
+    def _learned_swap_logit(self, word: str, original: str, prev: str | None, nxt: str | None,
+                            doc_counts: Counter, inword_repairs: int, pair: tuple[str, str] | None = None) -> float:
+        w = SWAP_LOGIT
+        pair = pair or (original, word)
+        evidence = self._soft.get(pair, 0.0)
+        left_seen, right_seen = self._bigram(prev, word) or 0, self._bigram(word, nxt) or 0
+        left = math.log(max(self._bigram(prev, original) or 0, BIGRAM_FLOOR) / max(left_seen, BIGRAM_FLOOR)) if prev else 0.0
+        right = math.log(max(self._bigram(original, nxt) or 0, BIGRAM_FLOOR) / max(right_seen, BIGRAM_FLOOR)) if nxt else 0.0
+        return (w["left"] * left + w["right"] * right
+                + w["left_seen"] * (left_seen > 0) + w["right_seen"] * (right_seen > 0)
+                + w["unigram"] * math.log(self._freq.get(original, 1e-9) / self._freq.get(word, 1e-9))
+                + w["text_counts"] * math.log((doc_counts[original] + 1) / max(1, doc_counts[word]))
+                + w["evidence"] * math.log(min(EVIDENCE_CAP, evidence) + 0.1)
+                + w["evidence_share"] * math.log((evidence + 0.1) / (self._soft_totals.get(pair[1], 0.0) + 0.1))
+                + w["originals"] * math.log(max(1, self._n_originals(pair[1])))
+                + w["inword_repairs"] * math.log(max(1, inword_repairs)) + w["offset"])
+
+    def _repair_phrase_by_rules(self, tok: Token, prev: str | None, nxt: str | None, heavily_spun: bool,
+                                doc_counts: Counter | None) -> Repair | None:
+        word = tok.lower
         # Cheap gates first: only three situations are ever repaired (see PhraseEvidence.confidence).
         noun_slot = prev in _DETERMINERS and nxt in _NOUN_COMPLEMENTS and word in self._adjectives
         idiom = heavily_spun and prev is not None and nxt is not None and nxt not in FUNCTION_WORDS \

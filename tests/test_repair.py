@@ -267,3 +267,38 @@ def test_forms_of_one_technical_word_do_not_make_a_pair_and_a_recurring_term_sta
     model.learn([SPUN])
     text, repairs = model.repair_text(SPUN)
     assert {r.original: r.replacement for r in repairs} == EXPECTED
+
+
+# A heavily spun story: the spinner's "can -> sack" shows inside several words, so a whole "sack" where
+# "can" fits the neighbours is its work too; a real sack (of potatoes) is not.
+_SACK_STORIES = [
+    "The sackdidate said the sackcellation was signifisackt, and that voters sack use the new ssackner.",
+    "A second sackdidate promised that the ssackning of ballots would be signifisackt; you sack actually see it.",
+    "Officials said the sackcellation of the vote was a significant blow to the sackdidate, "
+    "who carried a sack of potatoes to the stage.",
+]
+
+
+def test_whole_word_swap_learned_from_inword_damage_is_repaired_where_context_fits():
+    model = _fresh_model()
+    model.learn(_SACK_STORIES)
+    text, repairs = model.repair_text(_SACK_STORIES[1])
+    assert "you can actually see it" in text
+    assert ("sack", "can", "spinner_phrase") in {(r.original, r.replacement, r.rule) for r in repairs}
+    text, repairs = model.repair_text(_SACK_STORIES[2])
+    assert "a sack of potatoes" in text
+    assert all(r.rule == "spinner_inword" for r in repairs)
+
+
+def test_learned_swap_odds_follow_the_neighbours():
+    from collections import Counter
+
+    model = _fresh_model()
+    model.learn(_SACK_STORIES)
+    model.repair_text(_SACK_STORIES[0])  # estimates the pairs
+    counts = Counter({"sack": 1})
+    fits = model._learned_swap_logit("sack", "can", "you", "actually", counts, 4)
+    misfits = model._learned_swap_logit("sack", "can", "a", "of", counts, 4)
+    assert fits > 2.2 > misfits  # "you can actually" vs "a sack of"
+    # The text's own counts: among many intact "sack"s and no "can", a swap is unlikely.
+    assert model._learned_swap_logit("sack", "can", "you", "actually", Counter({"sack": 6}), 4) < fits - 2
