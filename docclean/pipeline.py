@@ -480,10 +480,14 @@ def make_text_fetcher(archive: Archive, work_dir: Path) -> Callable[[list[str]],
             index[path] = (ids, ends)
         return index[path]
 
+    paths: list[Path] = []
+
     def fetch(doc_ids: list[str]) -> dict[str, str]:
         wanted = pa.array(sorted(set(doc_ids)), pa.string())
         out: dict[str, str] = {}
-        for path in _stage_b_files(work_dir) + archive.files("documents"):
+        if not paths:  # listed once: nothing is written to either place while dedup plans
+            paths.extend(_stage_b_files(work_dir) + archive.files("documents"))
+        for path in paths:
             ids, ends = ids_of(path)
             hits = np.flatnonzero(pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False))
             if not len(hits):
