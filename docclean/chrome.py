@@ -49,7 +49,7 @@ STAGE = "chrome"
 RULE = "repeated_line"
 STATE_FOLDER = "chrome"
 MANIFEST = "manifest.json"
-ROWS_PER_PARTITION = 1_000_000
+ROWS_PER_PARTITION = 250_000
 
 _WORD = re.compile(r"\w+")
 _DIGITS = re.compile(r"\d+")

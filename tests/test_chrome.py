@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from docclean import chrome
@@ -199,3 +200,20 @@ def test_quotation_check_matches_the_regex_it_replaced():
     lines += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 25))) for _ in range(5000)]
     for line in lines:
         assert chrome.has_quotation(line) == bool(old.search(line)), line
+
+
+def test_planning_in_many_site_partitions_decides_as_in_one(monkeypatch, tmp_path):
+    """A big run is planned a slice of sites at a time (bounded memory): the decisions must not change."""
+    config = ChromeConfig()
+    docs = []
+    for site in ("harbourtimes", "portnews", "scheldtpost", "northseadaily"):
+        for i, story in enumerate(("strike", "dredging", "hydrogen", "ferry")):
+            doc = _page(f"{site}-{i}", story, url=f"https://{site}.example/{story}")
+            docs.append(doc)
+    lines = _lines(docs, config)
+    one = chrome.plan(lines, None, config)
+    monkeypatch.setattr(chrome, "ROWS_PER_PARTITION", 7)  # dozens of partitions for this small run
+    many = chrome.plan(lines, None, config, spill_dir=tmp_path)
+    assert len(one) > 0 and one.pairs == many.pairs
+    assert len(many.observation_files) > 1
+    assert sum(pq.read_metadata(p).num_rows for p in many.observation_files) == one.observations.num_rows
