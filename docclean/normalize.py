@@ -137,7 +137,12 @@ def fix_encoding_and_entities(text: str, config: NormalizeConfig) -> tuple[str, 
 
 
 def fix_spaces(text: str) -> tuple[str, Counter]:
+    # Line breaks first: a space before a "\r" is a trailing space only once "\r" is "\n", and one pass
+    # must leave nothing for a second (normalize_text relies on it).
     counts: Counter = Counter()
+    if "\r" in text:
+        counts["line_breaks"] += text.count("\r")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     text, n = _ODD_SPACES.subn(" ", text)
     if n:
         counts["odd_spaces"] += n
@@ -150,9 +155,6 @@ def fix_spaces(text: str) -> tuple[str, Counter]:
     text, n = _TRAILING.subn("", text)
     if n:
         counts["trailing_spaces"] += n
-    if "\r" in text:
-        counts["line_breaks"] += text.count("\r")
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text, counts
 
 

@@ -42,3 +42,13 @@ def test_html_is_left_for_the_extractor():
     doc = _doc("", html="<p>Caf&eacute; &amp; bar</p>", content_type="html")
     out, edits = normalize(doc, CFG)
     assert out is doc and edits == []
+
+
+def test_a_space_before_a_carriage_return_goes_in_one_pass():
+    # Windows line ends after a space: "\r" becomes "\n" before trailing spaces are trimmed, so a second
+    # normalization has nothing left to do (it once found " \n").
+    from docclean.normalize import normalize_text
+
+    once, _ = normalize_text("HARBOUR TIMES \r\nDockworkers walked off the job. \r", NormalizeConfig())
+    assert once == "HARBOUR TIMES\nDockworkers walked off the job.\n"
+    assert normalize_text(once, NormalizeConfig()) == (once, [])
