@@ -355,13 +355,6 @@ class Archive:
     def table(self, name: str, columns: list[str] | None = None, filter=None) -> pa.Table:
         return self.dataset(name).to_table(columns=columns, filter=filter)
 
-    def known_doc_ids(self) -> set[str]:
-        known: set[str] = set()
-        for name in ("documents", "duplicates", "rejects"):
-            if self.files(name):
-                known.update(self.table(name, columns=["doc_id"]).column("doc_id").to_pylist())
-        return known
-
     def files_containing(self, name: str, doc_ids: Iterable[str]) -> dict[str, pa.Table]:
         """The archived files of ``name`` holding any of ``doc_ids``, each as a table (for rewriting)."""
         wanted = pa.array(sorted(set(doc_ids)), pa.string())

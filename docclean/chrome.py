@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
@@ -194,10 +193,9 @@ class ChromeSet:
             name = f"{'lines' if kind == 'parts' else 'chrome'}-{stamp}.parquet"
             _atomic_write_table(table.sort_by([(k, "ascending") for k in keys]), root / name)
             manifest.setdefault(kind, []).append(name)
-        for k, path in enumerate(self.observation_files):  # already sorted; rename is atomic
+        for k, path in enumerate(self.observation_files):  # written sorted, beside the state: moved, not copied
             name = f"lines-{stamp}-{k:05d}.parquet"
-            shutil.copyfile(path, root / f".{name}.tmp")
-            os.replace(root / f".{name}.tmp", root / name)
+            os.replace(path, root / name)
             manifest.setdefault("parts", []).append(name)
         tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
