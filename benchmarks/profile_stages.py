@@ -32,7 +32,7 @@ STAGES = [
     ("chrome line keys", "docclean/chrome.py", "line_keys"),
     ("chrome plan", "docclean/pipeline.py", "plan_chrome"),
     ("chrome strip", "docclean/chrome.py", "strip_repeated_lines"),
-    ("language", "docclean/language.py", "detect"),
+    ("language", "docclean/language.py", "detect_many"),
     ("fingerprint", "docclean/dedup.py", "fingerprint"),
     ("dedup plan", "docclean/pipeline.py", "plan_dedup"),
     ("rows", "docclean/pipeline.py", "document_row"),

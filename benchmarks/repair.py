@@ -17,6 +17,7 @@ never touched, per 10,000 such clean tokens. Half the documents are left clean o
     .venv/bin/python -m benchmarks.repair --part test            # the figures to report
     .venv/bin/python -m benchmarks.repair --part train --limit 200 # while iterating
     .venv/bin/python -m benchmarks.repair --clean-web               # false repairs on undamaged web text
+    .venv/bin/python -m benchmarks.repair --part train --why-missed # missed in-word damage, bucketed by cause
 
 ``--clean-web`` runs the stage as the pipeline does (learn the whole set, then repair) on 800 documents
 of the pipeline benchmark's corpus (400 full-page renderings, 400 news-sized articles, real web text of
@@ -37,6 +38,7 @@ from pathlib import Path
 from wordfreq import zipf_frequency
 
 from benchmarks.corpus import load_pages, split
+from docclean.document import Repair
 from docclean.repair import RepairModel, tokenize
 
 WORDNET = Path("/usr/share/wordnet")
@@ -134,7 +136,7 @@ def spin(text: str, spinner: dict[str, str], rng: random.Random, p_whole: float,
 
 
 def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: int,
-             min_confidence: float = 0.9, calibrate: bool = False) -> dict:
+             min_confidence: float = 0.9, calibrate: bool = False, why_missed: bool = False) -> dict:
     pages = split(load_pages(), part)
     if limit:
         pages = pages[:limit]
@@ -161,8 +163,14 @@ def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: i
     calibration: dict[tuple[str, int], tuple[int, int]] = {}
     mistakes = []
     tokens = 0
+    decisions: dict[tuple[int, int], Repair | None] = {}  # (document, offset) -> the in-word reading chosen
+    if why_missed:
+        _record_inword_decisions(model, decisions)
     t0 = time.process_time()
-    results = [model.repair_text(d, "flag", min_confidence=0.0 if calibrate else min_confidence) for d, _ in docs]
+    results = []
+    for i, (d, _) in enumerate(docs):
+        decisions["document"] = i
+        results.append(model.repair_text(d, "flag", min_confidence=0.0 if calibrate else min_confidence))
     repair_seconds = time.process_time() - t0
     for (damaged, damages), (_, repairs) in zip(docs, results):
         by_offset = {d.offset: d for d in damages}
@@ -207,29 +215,63 @@ def evaluate(part: str, limit: int | None, seed: int, held_out: bool, verbose: i
     }
     for (rule, b), (ok, n) in sorted(calibration.items()):
         print(f"  calibration {rule} confidence {b / 10:.1f}-{(b + 1) / 10:.1f}: {ok}/{n} correct")
-    if verbose:
-        repaired = {(i, r.offset) for i, (_, reps) in enumerate(results) for r in reps}
+    if why_missed:
+        repaired = {(i, r.offset): r for i, (_, reps) in enumerate(results) for r in reps}
         why = Counter()
         for i, (damaged, damages) in enumerate(docs):
             for d in damages:
-                if d.kind == "inword" and (i, d.offset) not in repaired:
-                    why[_miss_reason(model, d)] += 1
-        print("  missed in-word damage:", dict(why.most_common()))
+                r = repaired.get((i, d.offset))
+                if d.kind == "inword" and not (r and r.replacement == d.original):
+                    why[_miss_reason(model, spinner, d, decisions.get((i, d.offset), False))] += 1
+        print(f"  missed in-word damage: {sum(why.values())} of {counts['damaged_inword']}")
+        for reason, n in why.most_common():
+            print(f"  {n:6d}  {reason}")
+    if verbose:
         for kind, r, ctx in mistakes[:verbose]:
             print(f"  {kind}: {r.original} -> {r.replacement} [{r.rule} {r.confidence}]  …{ctx!r}…".replace("\n", " "))
     return figures
 
 
-def _miss_reason(model: RepairModel, d: Damage) -> str:
-    lower = d.damaged.lower()
-    if len(lower) < 5:
-        return "short"
-    if model.zipf(lower) >= 1.0:
-        return "damaged form is a word"
-    cands = model._inword_candidates(lower)
-    if not any(c.repaired == d.original.lower() for c in cands):
-        return "pair or word unknown to the model"
-    return "low confidence"
+def _record_inword_decisions(model: RepairModel, decisions: dict) -> None:
+    """Keep the reading each in-word repair attempt chose, repaired or not (for --why-missed only)."""
+    attempt = model._repair_inword
+
+    def recorded(tok, *args, **kwargs):
+        r = attempt(tok, *args, **kwargs)
+        decisions[(decisions["document"], tok.start)] = r
+        return r
+
+    model._repair_inword = recorded
+
+
+def _miss_reason(model: RepairModel, spinner: dict[str, str], d: Damage, decision) -> str:
+    """Why an in-word damage was not repaired. ``decision``: the reading the model chose (None: it chose none
+    although the word has readings, e.g. a term the text or corpus keeps using), False: never attempted."""
+    import docclean.repair as R
+
+    lower, original = d.damaged.lower(), d.original.lower()
+    if len(lower) < R.MIN_TOKEN_LEN:
+        return "damaged token short (< 5 letters)"
+    if model.zipf(lower) >= R.UNKNOWN_ZIPF:
+        return "damaged form is a rare word (zipf 1-2)"
+    readings = model._readings(lower)
+    if not any(c.repaired == original for c in readings):
+        if model.zipf(original) < getattr(R, "MIN_PROVEN_REPAIRED_ZIPF", R.MIN_REPAIRED_ZIPF):
+            return "original rare (zipf < 2.0)"
+        if model.zipf(original) < R.MIN_REPAIRED_ZIPF:
+            return "original rare (zipf 2.0-2.5), pair not proven"
+        pair = next(((w, s) for w, s in spinner.items() if w in original
+                     and original.replace(w, s, 1) == lower), None)
+        if pair is None or pair[0] not in model.originals_for(pair[1]):
+            return "pair not in the thesaurus"
+        return "no reading (other)"
+    if decision is False:
+        return "not attempted (line not English, name-like token)"
+    if decision is None:
+        return "rejected: term the text/corpus repeats, no other word backs the pair"
+    if decision.replacement.lower() != original:
+        return "ambiguity: another reading won"
+    return "right reading, confidence too low"
 
 
 def clean_web(limit: int = 400) -> dict:
@@ -262,6 +304,7 @@ def main() -> None:
     ap.add_argument("--show-mistakes", type=int, default=0)
     ap.add_argument("--min-confidence", type=float, default=0.9)
     ap.add_argument("--calibrate", action="store_true", help="precision by confidence bucket")
+    ap.add_argument("--why-missed", action="store_true", help="bucket the missed in-word damage by cause")
     ap.add_argument("--clean-web", action="store_true", help="false repairs on undamaged web text (see above)")
     args = ap.parse_args()
     if args.clean_web:
@@ -269,7 +312,7 @@ def main() -> None:
             print(f"{k:>30}: {v:.4f}" if isinstance(v, float) else f"{k:>30}: {v}")
         return
     figures = evaluate(args.part, args.limit, args.seed, args.held_out, args.show_mistakes,
-                       args.min_confidence, args.calibrate)
+                       args.min_confidence, args.calibrate, args.why_missed)
     for k, v in figures.items():
         print(f"{k:>22}: {v:.4f}" if isinstance(v, float) else f"{k:>22}: {v}")
 

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import unicodedata
 import uuid
 from collections import OrderedDict
@@ -104,7 +105,8 @@ def hash64(data: str | bytes) -> int:
 def shingles(tokens: list[str], n: int) -> list[str]:
     if len(tokens) <= n:
         return [" ".join(tokens)] if tokens else []
-    return [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    # the n-word windows as zipped shifted lists: no slice per shingle
+    return list(map(" ".join, zip(*(tokens[k:] for k in range(n)))))
 
 
 def _minhash(items: list[str], num_perm: int, seed: int) -> np.ndarray:
@@ -162,7 +164,7 @@ def _mix64(h: np.ndarray) -> np.ndarray:
 def band_keys(signatures: np.ndarray, config: DedupConfig) -> np.ndarray:
     """(n, bands) uint64: one key per LSH band, salted by the band's position so that equal values in
     different bands never collide. Bands of the opening signature follow those of the whole text."""
-    signatures = np.asarray(signatures, dtype=np.uint64)
+    signatures = np.asarray(signatures)
     if signatures.ndim == 1:
         signatures = signatures[None, :]
     r = config.lsh_rows
@@ -178,8 +180,8 @@ def band_keys(signatures: np.ndarray, config: DedupConfig) -> np.ndarray:
             _mix64(np.arange(band_no, band_no + bands, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)),
             (len(signatures), bands),
         ).copy()
-        for j in range(r):
-            h = _mix64(h ^ sig[:, :, j])
+        for j in range(r):  # one row of the band at a time, widened to 64 bits only here
+            h = _mix64(h ^ sig[:, :, j].astype(np.uint64))
         keys.append(h)
         band_no += bands
     return np.concatenate(keys, axis=1) if keys else np.zeros((len(signatures), 0), np.uint64)
@@ -198,7 +200,7 @@ class _Shingled:
 
 def _shingled(text: str, n: int, min_line_words: int = 1) -> _Shingled:
     tokens = body_words(text, min_line_words)
-    hashed = np.fromiter((hash(s) for s in shingles(tokens, n)), dtype=np.int64)
+    hashed = np.fromiter(map(hash, shingles(tokens, n)), dtype=np.int64)
     hashes, first = np.unique(hashed, return_index=True)
     return _Shingled(hashes, first, max(len(tokens) - n + 1, 1), len(tokens))
 
@@ -236,6 +238,17 @@ def verify(a: _Shingled, b: _Shingled, config: DedupConfig, member: bool = False
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=262_144)  # scans decode one group at a time
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_batches(tables, schema: pa.Schema, path: Path) -> None:
+    """Like ``_atomic_write_table`` for a table that arrives in pieces (one row group each)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for table in tables:
+            writer.write_table(table, row_group_size=262_144)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -319,9 +332,28 @@ class DedupPlan:
     duplicates: pa.Table  # doc_id, duplicate_of, similarity, method
     demotions: pa.Table  # old_doc_id, new_doc_id, similarity, method
     new_kept: pa.Table = field(repr=False, default_factory=_DOCS_SCHEMA.empty_table)
-    new_bands: pa.Table = field(repr=False, default_factory=_BANDS_SCHEMA.empty_table)
+    # the kept documents' band keys, (n_kept, bands), row i belonging to new_kept's doc i: held as one
+    # matrix, not as a (band_key, doc_id) table, which at 100k documents was 5.3M strings (~230 MB)
+    new_band_keys: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0), np.uint64))
     config: DedupConfig | None = field(repr=False, default=None)
     stats: dict = field(default_factory=dict)
+
+    def _sorted_bands(self, rows_per_chunk: int = 262_144):
+        """(band_key, doc_id) tables sorted by band key (ties in row order), chunk by chunk."""
+        n, bands = self.new_band_keys.shape
+        flat = self.new_band_keys.reshape(-1)
+        order = np.argsort(flat, kind="stable")
+        ids = self.new_kept.column("doc_id").combine_chunks() if n else pa.array([], pa.string())
+        for start in range(0, len(order), rows_per_chunk):
+            chunk = order[start : start + rows_per_chunk]
+            yield pa.table({"band_key": pa.array(flat[chunk], pa.uint64()), "doc_id": ids.take(pa.array(chunk // bands))},
+                           schema=_BANDS_SCHEMA)
+
+    @property
+    def new_bands(self) -> pa.Table:
+        """This run's band index rows as one table (for inspection; save_state streams them)."""
+        parts = list(self._sorted_bands())
+        return pa.concat_tables(parts) if parts else _BANDS_SCHEMA.empty_table()
 
     def save_state(self, state_dir: Path) -> None:
         """Append this run's kept documents (and demotions) to the persisted index, atomically."""
@@ -333,7 +365,7 @@ class DedupPlan:
         part: dict = {"id": part_id}
         if self.new_kept.num_rows:
             _atomic_write_table(self.new_kept, index.root / f"docs-{part_id}.parquet")
-            _atomic_write_table(self.new_bands.sort_by("band_key"), index.root / f"bands-{part_id}.parquet")
+            _atomic_write_batches(self._sorted_bands(), _BANDS_SCHEMA, index.root / f"bands-{part_id}.parquet")
             part["docs"], part["bands"] = f"docs-{part_id}.parquet", f"bands-{part_id}.parquet"
         if self.demotions.num_rows:
             removed = pa.table({"doc_id": self.demotions["old_doc_id"]}, schema=_REMOVED_SCHEMA)
@@ -395,24 +427,45 @@ _FAR_FUTURE = np.iinfo(np.int64).max
 
 
 def _signature_matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
-    flat = pc.list_flatten(column)
-    if isinstance(flat, pa.ChunkedArray):
-        flat = flat.combine_chunks()
-    matrix = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.uint64)
-    if len(matrix) != len(column) * width:
+    """(n, width) uint32: at 100k documents a uint64 copy alone was 150 MB."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    matrix = np.empty(len(column) * width, dtype=np.uint32)
+    at = 0
+    for chunk in chunks:  # chunk by chunk into one array: no combined copy of the whole column
+        values = np.asarray(pc.list_flatten(chunk).to_numpy(zero_copy_only=False))
+        if at + len(values) > len(matrix):
+            at += len(values)
+            break
+        matrix[at : at + len(values)] = values
+        at += len(values)
+    if at != len(matrix):
         raise ValueError(f"minhash signatures must have {width} values each (num_perm + head_num_perm of this config)")
     return matrix.reshape(-1, width)
 
 
 def _pairs_within_buckets(keys: np.ndarray, max_bucket: int) -> set[tuple[int, int]]:
-    """Candidate pairs among this run's documents: rows sharing a band key. Grouping is pyarrow's."""
+    """Candidate pairs among this run's documents: rows sharing a band key.
+
+    Keys are sorted, not hashed into groups: at 100k documents x 63 bands a hash aggregation with row
+    lists peaked at ~800 MB; a sort of the flat keys needs the keys and one index array."""
     n, bands = keys.shape
-    table = pa.table({"band_key": keys.reshape(-1), "row": np.repeat(np.arange(n, dtype=np.int64), bands)})
-    groups = table.group_by("band_key").aggregate([("row", "list"), ("row", "count")])
-    groups = groups.filter(pc.greater(groups["row_count"], 1))
+    if not n or not bands:
+        return set()
+    flat = keys.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    # positions equal to the next one: few (shared keys), unlike the millions of distinct keys
+    same_as_next = np.flatnonzero(ordered[1:] == ordered[:-1])
+    del ordered
+    # consecutive positions form one run of a key: run [s, e] of ``same_as_next`` covers order[s : e + 2]
+    breaks = np.flatnonzero(np.diff(same_as_next) != 1) + 1
+    run_starts = same_as_next[np.r_[0, breaks]] if len(same_as_next) else same_as_next
+    run_ends = same_as_next[np.r_[breaks - 1, len(same_as_next) - 1]] + 2 if len(same_as_next) else same_as_next
     pairs: set[tuple[int, int]] = set()
-    for rows in groups["row_list"].to_pylist():
-        rows = sorted(set(rows))
+    for start, end in zip(run_starts.tolist(), run_ends.tolist()):
+        rows = sorted(set((order[start:end] // bands).tolist()))
+        if len(rows) < 2:
+            continue
         if len(rows) <= max_bucket:
             pairs.update((rows[i], rows[j]) for i in range(len(rows)) for j in range(i + 1, len(rows)))
         else:  # a huge bucket (templated texts): a star and a chain, verified, instead of k^2 pairs
@@ -506,20 +559,19 @@ def plan(
             pairs.add((min(a, b), max(a, b)))
 
     # 3. verification on the texts
-    to_verify = [p for p in pairs if p not in edges]
-    texts = _TextCache(fetch_texts, node_ids, (config.shingle_words, config.min_line_words))
+    to_verify = sorted(p for p in pairs if p not in edges)
+    texts = _ShingleStore(fetch_texts, node_ids, (config.shingle_words, config.min_line_words))
+    texts.build(sorted({node for pair in to_verify for node in pair}))
 
     verified = 0
-    for chunk, nodes in _chunks_of_pairs(to_verify, texts.capacity // 2):
-        texts.prefetch(nodes)
-        for a, b in chunk:
-            sa, sb = texts.shingled(a), texts.shingled(b)
-            if sa is None or sb is None:
-                continue
-            result = verify(sa, sb, config)
-            if result is not None:
-                add_edge(a, b, *result)
-                verified += 1
+    for a, b in to_verify:
+        sa, sb = texts.shingled(a), texts.shingled(b)
+        if sa is None or sb is None:
+            continue
+        result = verify(sa, sb, config)
+        if result is not None:
+            add_edge(a, b, *result)
+            verified += 1
 
     # 4. clusters, kept copy, direct verification against it
     duplicates: list[tuple[str, str, float, str]] = []
@@ -566,19 +618,12 @@ def plan(
                 groups.setdefault(sub.find(m), []).append(m)
             pending.extend(g for g in groups.values() if len(g) > 1)
 
+    texts.close()
     duplicate_ids = {d[0] for d in duplicates}
     kept_rows = [i for i in range(n_new) if new_ids[i] not in duplicate_ids]
     kept_table = candidates.select(["doc_id", "text_hash", "truncated", "length", "published"]).take(pa.array(kept_rows, pa.int64()))
     kept_table = kept_table.cast(_DOCS_SCHEMA)
     kept_keys = keys[kept_rows] if n_new else np.zeros((0, 0), np.uint64)
-    kept_ids = pa.array([new_ids[i] for i in kept_rows], pa.string())
-    bands_table = pa.table(
-        {
-            "band_key": pa.array(kept_keys.reshape(-1), pa.uint64()),
-            "doc_id": kept_ids.take(pa.array(np.repeat(np.arange(len(kept_rows), dtype=np.int64), kept_keys.shape[1] if kept_rows else 0))),
-        },
-        schema=_BANDS_SCHEMA,
-    )
     stats = {
         "documents": n_new,
         "candidate_pairs": len(pairs),
@@ -594,10 +639,66 @@ def plan(
         ),
         demotions=pa.Table.from_pylist([dict(zip(DEMOTIONS_SCHEMA.names, d)) for d in demotions], schema=DEMOTIONS_SCHEMA),
         new_kept=kept_table,
-        new_bands=bands_table,
+        new_band_keys=kept_keys,
         config=config,
         stats=stats,
     )
+
+
+class _ShingleStore:
+    """Shingled texts of the documents to verify, each computed once and spilled to a temporary file:
+    verification reads two small arrays per pair and memory stays flat. (An LRU of texts re-fetched and
+    re-shingled the texts of random pairs over and over: 280 CPU-s for the 170k candidate pairs of
+    100k news documents.) Disk: 12 bytes per distinct shingle, freed when the plan is done."""
+
+    _NOT_STORED, _NO_TEXT = -2, -1
+
+    def __init__(self, fetch_texts, node_ids: list[str], n: tuple[int, int], batch: int = 2048):
+        self.fetch_texts, self.node_ids, self.n, self.batch = fetch_texts, node_ids, n, batch
+        self.offset = np.full(len(node_ids), self._NOT_STORED, dtype=np.int64)
+        self.distinct = np.zeros(len(node_ids), dtype=np.int64)
+        self.count = np.zeros(len(node_ids), dtype=np.int64)
+        self.words = np.zeros(len(node_ids), dtype=np.int64)
+        self.file = None
+        self.fallback = _TextCache(fetch_texts, node_ids, n, capacity=256)  # nodes met only after build
+
+    def build(self, nodes: list[int]) -> None:
+        """Fetch and shingle ``nodes`` in order (this run's documents are numbered in file order, so a
+        batch of them reads a few files), batch by batch."""
+        if not nodes:
+            return
+        self.file = tempfile.TemporaryFile(prefix="docclean-shingles-")
+        size = 0
+        for i in range(0, len(nodes), self.batch):
+            part = nodes[i : i + self.batch]
+            texts = _fetch(self.fetch_texts, {self.node_ids[x] for x in part})
+            for x in part:
+                text = texts.get(self.node_ids[x])
+                if text is None:
+                    self.offset[x] = self._NO_TEXT
+                    continue
+                s = _shingled(text, *self.n)
+                data = s.hashes.astype(np.int64).tobytes() + s.first.astype(np.int32).tobytes()
+                self.file.write(data)
+                self.offset[x], self.distinct[x], self.count[x], self.words[x] = size, len(s.hashes), s.count, s.words
+                size += len(data)
+        self.file.flush()
+
+    def shingled(self, node: int) -> _Shingled | None:
+        offset = int(self.offset[node])
+        if offset == self._NOT_STORED:
+            return self.fallback.shingled(node)
+        if offset == self._NO_TEXT:
+            return None
+        k = int(self.distinct[node])
+        raw = os.pread(self.file.fileno(), 12 * k, offset)
+        hashes = np.frombuffer(raw, dtype=np.int64, count=k)
+        first = np.frombuffer(raw, dtype=np.int32, count=k, offset=8 * k).astype(np.int64)
+        return _Shingled(hashes, first, int(self.count[node]), int(self.words[node]))
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 class _TextCache:
@@ -622,20 +723,6 @@ class _TextCache:
             self.prefetch({node})
         self.cache.move_to_end(node)
         return self.cache[node]
-
-
-def _chunks_of_pairs(pairs: list[tuple[int, int]], max_nodes: int):
-    """Pairs in order, cut into chunks touching at most ``max_nodes`` documents each."""
-    chunk: list[tuple[int, int]] = []
-    nodes: set[int] = set()
-    for pair in sorted(pairs):
-        if len(nodes) + (pair[0] not in nodes) + (pair[1] not in nodes) > max_nodes and chunk:
-            yield chunk, nodes
-            chunk, nodes = [], set()
-        chunk.append(pair)
-        nodes.update(pair)
-    if chunk:
-        yield chunk, nodes
 
 
 def _fetch(fetch_texts: Callable[[list[str]], dict[str, str]], doc_ids: set[str]) -> dict[str, str]:

@@ -13,6 +13,12 @@ The spinner replaced ``end`` by ``conclude`` everywhere it found it, so ``intend
   keeps the evidence from run to run, with a ``status`` column people can set to ``approved`` /
   ``rejected``; in the pipeline each batch hands on ``learned_evidence()`` and ``merge_pairs`` adds the
   batches' evidence to the archive's pairs when the run commits.
+  A text that shows the spinner's hand in three or more different substitutions is "heavily spun": there a
+  doubtful reading (below the confidence bar, or a term the text or corpus repeats that no other word backs)
+  is judged again by a logistic model fitted on the benchmark's train split (SPUN_LOGIT: its confidence, the
+  pair's evidence in other words and in the text, capitals, repeats, the restored word's sightings intact in
+  the corpus...). A pair the corpus proves inside PROVEN_EVIDENCE words of other stems also restores words
+  rarer than the usual floor (era -> epoch: "delivepochbles" -> "deliverables").
 - ``spinner_phrase``: a real word in a context where the original fits and it doesn't: ``build sense``
   (word-pair counts say ``make sense``) or ``the necessary for`` (an adjective where a noun must stand),
   or a word whose swap the corpus confirmed inside other words, where the neighbours, the text's own counts
@@ -71,7 +77,11 @@ MAX_EXAMPLES = 50  # damaged words kept per pair in the persisted table (for rev
 
 # A token is "not a word" below this Zipf frequency (wordfreq keeps rare names above it, e.g. Zaventem 1.3).
 UNKNOWN_ZIPF = 1.0
-MIN_REPAIRED_ZIPF = 2.5  # the restored word must be a reasonably common word
+MIN_REPAIRED_ZIPF = 2.5  # the restored word must be a reasonably common word...
+# ...unless the substitution shows inside at least PROVEN_EVIDENCE other damaged words of different stems:
+# then a rarer word (deliverables, iterator, codebase) is restored too (the spinner's era -> epoch is proven).
+MIN_PROVEN_REPAIRED_ZIPF = 2.0
+PROVEN_EVIDENCE = 3.0
 MIN_TOKEN_LEN = 5
 MIN_SUBSTITUTE_LEN = 3
 ENGLISH_SHARE = 0.6  # share of tokens that must be English words for the text to count as English
@@ -88,6 +98,9 @@ LONE_REPAIR_MIN_WORDS = 150
 MAX_READINGS_TO_LEARN = 2  # a damaged word with more readings than this vouches for none of them (persisted)
 EM_ROUNDS = 8
 PRIOR_SMOOTHING = 0.01  # pseudo-count of every listed pair in P(original | substitute)
+# The spinner maps a substitute back to one original: expectation-maximization sharpens the prior so that the
+# pair with most evidence takes over its substitute's damaged words (train -> prepare over teach -> prepare).
+EM_PRIOR_POWER = 2.0
 TOPIC_WEIGHT = 3.0  # weight of each intact form of the original word seen in the same text
 TOPIC_MAX_FORMS = 3
 TOPIC_DOUBT = 0.08
@@ -106,6 +119,15 @@ SWAP_LOGIT = {"left": 0.477, "right": 0.41, "left_seen": -0.851, "right_seen": -
               "text_counts": 1.479, "evidence": 1.112, "evidence_share": 0.316, "originals": -0.423,
               "inword_repairs": -0.381, "offset": -0.526}
 EVIDENCE_CAP = 5.0
+# Log-odds that a doubtful in-word reading (below the confidence bar, or a held term) in a heavily spun text is
+# the spinner's damage: a logistic fit on the train split of benchmarks/repair.py (cross-validated by document)
+# over _spun_features, in their order: its confidence, the pair's evidence in other stems and other words, the
+# text's other substitutions, capitals, typo / coinage look, repeats, the restored word's frequency, the number of
+# readings, the substitute's length, held, the restored word's sightings intact in the corpus, the damaged word's
+# sightings, the pair's share of its substitute's evidence, topic and neighbour fit, the original's sightings.
+# Last: the offset, which holds a margin of 0.25 below the fit's (a wrong repair is worse than a missed one).
+SPUN_LOGIT = (0.632, 0.209, 0.461, 0.68, 0.885, -0.143, 0.455, 0.075, -1.433, -1.003, -0.757, 0.073, -0.321, 1.048,
+              0.598, 0.513, 0.73, 0.171, -0.258, -0.196)
 MIN_SWAP_EVIDENCE = 0.1  # weaker in-word evidence never reaches the odds a repair needs: not worth a look
 
 MAX_KEPT_SCANS = 1024  # texts learn() scanned that repair_text() has not asked for yet
@@ -225,11 +247,13 @@ class RepairModel:
         self._learned_by_substitute: dict[str, set[str]] = defaultdict(set)  # only pairs outside the thesaurus
         self._confirmed_by_substitute: dict[str, set[str]] = {}
         self._stem_sightings: Counter = Counter()
+        self._corpus_words: Counter = Counter()  # sightings of common words in the texts learned
         self._suspect_case: dict[str, list[int]] = {}  # suspect word -> [capitalized, lower-case] sightings
         self._suspects: dict[str, list[_Candidate]] = {}  # every distinct suspect word learn() saw -> readings
         self._soft: dict[tuple[str, str], float] = {}  # pair -> distinct damaged words it explains (expected)
         self._soft_by_word: dict[str, dict[tuple[str, str], float]] = {}  # word -> pair -> its share of it
         self._soft_totals: dict[str, float] = {}  # substitute -> sum of its pairs' soft evidence
+        self._soft_stems: dict[tuple[str, str], dict[str, float]] = {}  # pair -> stem of damaged word -> share
         self._soft_originals: dict[str, set[str]] = {}  # substitute -> originals with in-word evidence
         self._originals_count: dict[str, int] = {}
         self._stale = False  # learn() gathered evidence the estimates don't include yet
@@ -354,6 +378,11 @@ class RepairModel:
             self._scans[text] = scan  # repair_text() of the same text needs it again
             if not scan.english:
                 continue
+            words, repairable = self._corpus_words, self._shared.repairable()
+            for info, seen in zip(scan.infos, scan.sightings):  # what the corpus uses intact (see _spun_logit)
+                for word in info.words:
+                    if word in repairable:
+                        words[word] += seen
             # Suspect words in order of first appearance (the estimates add up in that order).
             for chunk, seen in scan.suspect_chunks:
                 for _, word in (self._chunks.get(chunk) or self._chunk_info(chunk)).suspects:
@@ -414,13 +443,21 @@ class RepairModel:
                 weights: dict[tuple[str, str], float] = {}
                 for c in cands:
                     pair = (c.original, c.substitute)
-                    weights[pair] = max(weights.get(pair, 0.0), 10 ** c.zipf * self._pair_prior(pair, soft, totals, mine))
+                    prior = self._pair_prior(pair, soft, totals, mine, EM_PRIOR_POWER)
+                    weights[pair] = max(weights.get(pair, 0.0), 10 ** c.zipf * prior)
                 total = sum(weights.values())
                 mine = by_word[word] = {pair: w / total for pair, w in weights.items()}
                 for pair, share in mine.items():
                     new[pair] = new.get(pair, 0.0) + share
             soft = new
         self._soft, self._soft_by_word = soft, by_word
+        by_stem: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        for word, shares in by_word.items():  # forms of one word (pretrained, pretraining) count once
+            stem = _stem(word)
+            for pair, share in shares.items():
+                kept = by_stem[pair]
+                kept[stem] = max(kept.get(stem, 0.0), share)
+        self._soft_stems = dict(by_stem)
         soft_originals: dict[str, set[str]] = defaultdict(set)
         for (o, sub), n in soft.items():
             if n > MIN_SWAP_EVIDENCE and self.pairs.get((o, sub), PairEvidence(set())).status != "rejected":
@@ -440,16 +477,18 @@ class RepairModel:
             totals[sub] += n
         return totals
 
-    def _pair_prior(self, pair: tuple[str, str], soft: dict, totals: dict, mine: dict) -> float:
+    def _pair_prior(self, pair: tuple[str, str], soft: dict, totals: dict, mine: dict, power: float = 1.0) -> float:
         """P(original | substitute) from the other suspect words: a spinner's dictionary maps each
         substitute back to one original, so the pair that explains most of them takes most of the mass."""
         sub = pair[1]
         n = max(0.0, soft.get(pair, 0.0) - mine.get(pair, 0.0))
         total = max(0.0, totals.get(sub, 0.0) - sum(v for p, v in mine.items() if p[1] == sub))
         k = max(1, self._n_originals(sub))
-        return (n + PRIOR_SMOOTHING) / (total + PRIOR_SMOOTHING * k) * k  # x k: 1 for every pair without evidence
+        return ((n + PRIOR_SMOOTHING) / (total + PRIOR_SMOOTHING * k) * k) ** power  # x k: 1 for every pair without evidence
 
     def _usable(self, c: "_Candidate", word: str) -> bool:
+        if c.zipf < MIN_REPAIRED_ZIPF:
+            return False  # a rare restored word never vouches for its pair: only proven pairs restore it
         ev = self.pairs.get((c.original, c.substitute))
         if ev is not None and ev.status == "rejected":
             return False
@@ -483,18 +522,36 @@ class RepairModel:
         lowercase_seen = {t.lower for t in suspects if not t.text[:1].isupper()}
         repeats = Counter(t.lower for t in suspects)
         doc_words = sorted(set().union(*map(_WORDS, scan.infos)).difference(repeats))
-        evidence: list[float] = []
+        evidence: list[_Reading] = []  # of each repair made
+        held: list[tuple[Token, bool]] = []  # terms the text or corpus keeps using, that no other word backs
+        doubtful: list[tuple[Token, Repair, _Reading, bool]] = []  # readings below min_confidence (, held)
         for tok in suspects:
             # A form seen several times and never in lower case is a name (Tastewise), not a slip.
             capitalized_only = tok.lower not in lowercase_seen and (
                 self._capitalized_only(tok.lower) or repeats[tok.lower] > 1)
-            r = self._repair_inword(tok, capitalized_only, repeats[tok.lower], doc_words, evidence)
+            r = self._repair_inword(tok, capitalized_only, repeats[tok.lower], doc_words, evidence, held)
             if r and r.confidence >= min_confidence:
                 repairs.append(r)
             elif r:
-                evidence.pop()
-        if len(repairs) == 1 and evidence[0] < SOME_EVIDENCE and len(text.split()) >= LONE_REPAIR_MIN_WORDS:
+                doubtful.append((tok, r, evidence.pop(), False))
+        if len(repairs) == 1 and evidence[0].others < SOME_EVIDENCE and len(text.split()) >= LONE_REPAIR_MIN_WORDS:
             repairs = []
+        if repairs and len({e.pair for e in evidence}) >= STRONG_DOC_REPAIRS:
+            # The text shows the spinner's hand in several different substitutions: a recurring damaged word
+            # here may be the spinner's habit (every "focused" became "concentrateed"), not a term of the trade...
+            for tok, capitalized_only in held:
+                r = self._repair_inword(tok, capitalized_only, repeats[tok.lower], doc_words, evidence, spun_text=True)
+                if r:
+                    doubtful.append((tok, r, evidence.pop(), True))
+            # ...and a doubtful reading is judged again by what a spun text's damaged words look like (SPUN_LOGIT).
+            made = [(e.word, e.pair) for e in evidence]
+            for tok, r, reading, was_held in doubtful:
+                support = len({pair for word, pair in made if word != reading.word})
+                odds = self._spun_logit(tok, r, reading, support, was_held, repeats[tok.lower], doc_words)
+                confidence = 1 / (1 + math.exp(-max(-50.0, min(50.0, odds))))
+                if confidence >= min_confidence:
+                    repairs.append(Repair(r.rule, r.original, r.replacement, r.offset, round(min(0.99, confidence), 3)))
+            repairs.sort(key=lambda r: r.offset)
         if repairs and whole_words:  # the document shows the spinner's hand: whole words are worth a look too
             repaired_at = {r.offset for r in repairs}
             heavily_spun = len(repairs) >= STRONG_DOC_REPAIRS
@@ -525,7 +582,7 @@ class RepairModel:
         infos = self._chunk_infos(counts)
         _, prose, known, english, foreign = _unpack(sum(map(mul, counts.values(), map(_COUNTS, infos))))
         suspect_chunks = tuple(compress(counts.items(), map(_SUSPECTS, infos)))
-        return _Scan(_looks_english(prose, known, english, foreign), infos, suspect_chunks)
+        return _Scan(_looks_english(prose, known, english, foreign), infos, tuple(counts.values()), suspect_chunks)
 
     def _chunk_infos(self, chunks: Counter) -> tuple["_ChunkInfo", ...]:
         """The analysis of each of the distinct ``chunks``."""
@@ -668,6 +725,8 @@ class RepairModel:
                     continue
                 prefix, suffix = word[:i], word[j:]
                 for original in self.originals_for(substitute):
+                    if original in substitute or substitute in original:
+                        continue  # works for work, aching for ache: a spinner swaps for another word
                     repaired = prefix + original + suffix
                     if repaired in repairable:
                         out.append(_Candidate(repaired, original, substitute, self.zipf(repaired)))
@@ -723,8 +782,17 @@ class RepairModel:
             soft = float(hard)
         return max(0.0, soft), hard, ev.status if ev is not None else "auto"
 
+    def _proven(self, pair: tuple[str, str], word: str) -> bool:
+        """The corpus shows ``pair`` inside PROVEN_EVIDENCE (expected) damaged words of other stems."""
+        stems = self._soft_stems.get(pair)
+        if not stems:
+            return False
+        own = _stem(word)
+        return sum(v for stem, v in stems.items() if stem != own) >= PROVEN_EVIDENCE
+
     def _repair_inword(self, tok: Token, capitalized_only: bool = False, repeats: int = 1,
-                       doc_words: list[str] = (), evidence: list[float] | None = None) -> Repair | None:
+                       doc_words: list[str] = (), evidence: list["_Reading"] | None = None,
+                       held: list[tuple[Token, bool]] | None = None, spun_text: bool = False) -> Repair | None:
         """The most probable restored word; confidence is its share of the probability among readings
         (word frequency x corpus evidence), scaled by how plausible a spinner repair it is at all."""
         weights: dict[str, float] = {}
@@ -735,6 +803,8 @@ class RepairModel:
                 continue
             if not self._in_thesaurus(c.original, c.substitute) and status != "approved" and vouched < 2:
                 continue  # a pair no thesaurus knows needs the corpus to vouch for it
+            if c.zipf < MIN_REPAIRED_ZIPF and not self._proven((c.original, c.substitute), tok.lower):
+                continue
             prior = self._pair_prior((c.original, c.substitute), self._soft, self._soft_totals,
                                      self._soft_by_word.get(tok.lower, {})) if self._suspects else 1 + 4 * min(others, 5)
             topic = _topic_support(c, doc_words)
@@ -746,8 +816,10 @@ class RepairModel:
         if best is None:
             return None
         weight, cand, others, topic, vouched, status = best
-        if vouched < 2 and status != "approved" and (repeats >= 3 or self._stem_sightings.get(_stem(tok.lower), 0) >= 4):
-            return None  # a term the text or the corpus keeps using (ebuild, mintty) that no other damaged word backs
+        if not spun_text and self._unbacked_term(tok.lower, cand, others, vouched, status, repeats):
+            if held is not None:
+                held.append((tok, capitalized_only))
+            return None
         share = weight / sum(weights.values())
         plausibility = 0.93
         plausibility += 0.05 if cand.zipf >= 3.5 else 0.0
@@ -772,8 +844,40 @@ class RepairModel:
             plausibility -= (0.1 if others < STRONG_EVIDENCE else 0.04) + (0.1 if repeats >= 6 else 0.0)
         conf = max(0.0, min(0.99, share * plausibility))
         if evidence is not None:
-            evidence.append(others)  # other damaged words showing this substitution (see LONE_REPAIR_MIN_WORDS)
+            # other damaged words showing this substitution (see LONE_REPAIR_MIN_WORDS)
+            evidence.append(_Reading(others, (cand.original, cand.substitute), cand, tok.lower))
         return Repair("spinner_inword", tok.text, _match_case(cand.repaired, tok.text), tok.start, round(conf, 3))
+
+    def _spun_features(self, tok: Token, r: Repair, reading: "_Reading", support: int, held: bool,
+                       repeats: int, doc_words: list[str]) -> list[float]:
+        """What tells a damaged word from a name or a term in a heavily spun text (see SPUN_LOGIT)."""
+        c = reading.candidate
+        own = _stem(reading.word)
+        proven = sum(v for stem, v in self._soft_stems.get(reading.pair, {}).items() if stem != own)
+        typo, coinage = self._word_doubt(reading.word)
+        capital = tok.text[:1].isupper()
+        return [math.log(r.confidence + 1e-3), math.log(proven + 0.1), math.log(reading.others + 0.1),
+                math.log(1 + support), float(capital and not tok.sentence_start), float(capital and tok.sentence_start),
+                float(typo), float(coinage), math.log(max(1, repeats)), c.zipf,
+                math.log(max(1, len({x.repaired for x in self._readings(reading.word)}))),
+                float(len(c.substitute) >= 4), float(held), math.log(1 + self._corpus_words.get(c.repaired, 0)),
+                math.log(1 + sum(self._suspect_case.get(reading.word, (0, 0)))),
+                math.log((self._soft.get(reading.pair, 0.0) + 0.1) / (self._soft_totals.get(reading.pair[1], 0.0) + 0.1)),
+                math.log(_topic_support(c, doc_words)), math.log(self._neighbour_fit(c, tok)),
+                math.log(1 + self._corpus_words.get(reading.pair[0], 0))]
+
+    def _spun_logit(self, tok: Token, r: Repair, reading: "_Reading", support: int, held: bool, repeats: int,
+                    doc_words: list[str]) -> float:
+        """Log-odds that a doubtful in-word reading in a heavily spun text is the spinner's damage."""
+        features = self._spun_features(tok, r, reading, support, held, repeats, doc_words)
+        return sum(map(mul, features, SPUN_LOGIT[:-1])) + SPUN_LOGIT[-1]
+
+    def _unbacked_term(self, word: str, cand: "_Candidate", others: float, vouched: int, status: str,
+                       repeats: int) -> bool:
+        """A term the text or the corpus keeps using (ebuild, mintty) that no other damaged word backs."""
+        if vouched >= 2 or status == "approved":
+            return False
+        return repeats >= 3 or self._stem_sightings.get(_stem(word), 0) >= 4
 
     def _neighbour_fit(self, cand: "_Candidate", tok: Token) -> float:
         """P(neighbours | restored word) from word-pair counts, relative to a word with no known pairs: the
@@ -826,20 +930,27 @@ class RepairModel:
 
     def _learned_swap_logit(self, word: str, original: str, prev: str | None, nxt: str | None,
                             doc_counts: Counter, inword_repairs: int, pair: tuple[str, str] | None = None) -> float:
-        w = SWAP_LOGIT
+        features = self._learned_swap_features(word, original, prev, nxt, doc_counts, inword_repairs, pair)
+        return sum(SWAP_LOGIT.get(name, 0.0) * value for name, value in features.items()) + SWAP_LOGIT["offset"]
+
+    def _learned_swap_features(self, word: str, original: str, prev: str | None, nxt: str | None,
+                               doc_counts: Counter, inword_repairs: int, pair: tuple[str, str] | None = None
+                               ) -> dict[str, float]:
+        """The features SWAP_LOGIT weighs (by name)."""
         pair = pair or (original, word)
         evidence = self._soft.get(pair, 0.0)
         left_seen, right_seen = self._bigram(prev, word) or 0, self._bigram(word, nxt) or 0
         left = math.log(max(self._bigram(prev, original) or 0, BIGRAM_FLOOR) / max(left_seen, BIGRAM_FLOOR)) if prev else 0.0
         right = math.log(max(self._bigram(original, nxt) or 0, BIGRAM_FLOOR) / max(right_seen, BIGRAM_FLOOR)) if nxt else 0.0
-        return (w["left"] * left + w["right"] * right
-                + w["left_seen"] * (left_seen > 0) + w["right_seen"] * (right_seen > 0)
-                + w["unigram"] * math.log(self._freq.get(original, 1e-9) / self._freq.get(word, 1e-9))
-                + w["text_counts"] * math.log((doc_counts[original] + 1) / max(1, doc_counts[word]))
-                + w["evidence"] * math.log(min(EVIDENCE_CAP, evidence) + 0.1)
-                + w["evidence_share"] * math.log((evidence + 0.1) / (self._soft_totals.get(pair[1], 0.0) + 0.1))
-                + w["originals"] * math.log(max(1, self._n_originals(pair[1])))
-                + w["inword_repairs"] * math.log(max(1, inword_repairs)) + w["offset"])
+        return {
+            "left": left, "right": right, "left_seen": float(left_seen > 0), "right_seen": float(right_seen > 0),
+            "unigram": math.log(self._freq.get(original, 1e-9) / self._freq.get(word, 1e-9)),
+            "text_counts": math.log((doc_counts[original] + 1) / max(1, doc_counts[word])),
+            "evidence": math.log(min(EVIDENCE_CAP, evidence) + 0.1),
+            "evidence_share": math.log((evidence + 0.1) / (self._soft_totals.get(pair[1], 0.0) + 0.1)),
+            "originals": math.log(max(1, self._n_originals(pair[1]))),
+            "inword_repairs": math.log(max(1, inword_repairs)),
+        }
 
     def _repair_phrase_by_rules(self, tok: Token, prev: str | None, nxt: str | None, heavily_spun: bool,
                                 doc_counts: Counter | None) -> Repair | None:
@@ -987,11 +1098,11 @@ class _SharedCaches:
         self._repairable: frozenset[str] | None = None
 
     def repairable(self) -> frozenset[str]:
-        """Words common enough to be what a repair restores (Zipf >= MIN_REPAIRED_ZIPF)."""
+        """Words common enough to be what a repair restores (Zipf >= MIN_PROVEN_REPAIRED_ZIPF)."""
         if self._repairable is None:
-            floor = 10 ** (MIN_REPAIRED_ZIPF - 9) * 0.99  # cheap pre-filter; the exact test follows
+            floor = 10 ** (MIN_PROVEN_REPAIRED_ZIPF - 9) * 0.99  # cheap pre-filter; the exact test follows
             self._repairable = frozenset(w for w, f in self.freq.items()
-                                         if f >= floor and math.log10(f) + 9 >= MIN_REPAIRED_ZIPF)
+                                         if f >= floor and math.log10(f) + 9 >= MIN_PROVEN_REPAIRED_ZIPF)
         return self._repairable
 
 
@@ -1056,6 +1167,7 @@ _WORDS = itemgetter(3)
 class _Scan(NamedTuple):
     english: bool
     infos: tuple[_ChunkInfo, ...]  # of its distinct chunks
+    sightings: tuple[int, ...]  # how often each of them stands in the text
     suspect_chunks: tuple[tuple[str, int], ...]  # (chunk, sightings), in order of first appearance
 
 
@@ -1123,6 +1235,14 @@ class _Candidate:
     original: str
     substitute: str
     zipf: float
+
+
+class _Reading(NamedTuple):
+    """The reading an in-word repair chose, with what vouched for it."""
+    others: float  # expected other damaged words showing the same substitution
+    pair: tuple[str, str]
+    candidate: _Candidate
+    word: str  # the damaged word, in lower case
 
 
 @lru_cache(maxsize=1)

@@ -248,3 +248,68 @@ def test_compacted_index_answers_the_same(tmp_path):
     assert sorted(docs["doc_id"].to_pylist()) == ["full", "other"]  # the demoted cut copy is gone
     plan = _run([_doc("again", STORY.replace("\n\n", "\n"), day=5)], tmp_path, config, archive)
     assert _pairs(plan) == {"again": ("full", "exact")}
+
+
+def test_bucket_pairs_by_sorting_equal_grouping_by_key():
+    """The sort-based grouping of band keys gives exactly the pairs of a plain dict grouping, including the
+    star-and-chain of buckets over ``max_bucket``."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    # few distinct keys: many buckets of 2-30 rows, one row often in several, and some huge buckets
+    keys = rng.integers(0, 400, size=(600, 12)).astype(np.uint64)
+    keys[:80, 0] = 7_000  # 80 rows share one key: over max_bucket
+    for max_bucket in (50, 1_000):
+        buckets: dict[int, set[int]] = {}
+        for row in range(keys.shape[0]):
+            for key in keys[row].tolist():
+                buckets.setdefault(key, set()).add(row)
+        expected: set[tuple[int, int]] = set()
+        for rows in buckets.values():
+            rows = sorted(rows)
+            if len(rows) <= max_bucket:
+                expected.update((a, b) for i, a in enumerate(rows) for b in rows[i + 1 :])
+            else:
+                expected.update((rows[0], r) for r in rows[1:])
+                expected.update(zip(rows, rows[1:]))
+        assert dedup._pairs_within_buckets(keys, max_bucket) == expected
+    assert dedup._pairs_within_buckets(np.zeros((0, 12), np.uint64), 50) == set()
+
+
+def test_band_keys_are_the_same_from_uint32_and_uint64_signatures():
+    import numpy as np
+
+    config = DedupConfig()
+    sig = np.random.default_rng(5).integers(0, 2**32, size=(20, config.num_perm + config.head_num_perm), dtype=np.uint64)
+    assert np.array_equal(dedup.band_keys(sig, config), dedup.band_keys(sig.astype(np.uint32), config))
+
+
+def test_spilled_shingles_read_back_equal_to_the_computed_ones():
+    """Verification reads shingled texts back from the temporary file: the same arrays as computed,
+    None where the store has no text, and a node outside the built set still answered (fallback)."""
+    import numpy as np
+
+    texts = {
+        "a": "Officials in Brussels said on Thursday that the alliance would meet again next week.\nShort line\n" * 5,
+        "b": "Le ministre a déclaré jeudi que la réunion aurait lieu la semaine prochaine à Bruxelles.",
+        "c": "",
+        "e": "Ministers stressed the need for a common answer before the summit opens in The Hague.",
+    }
+    node_ids = ["a", "b", "c", "d", "e"]  # "d": the fetcher has no text for it
+    fetched: list[list[str]] = []
+
+    def fetch(ids):
+        fetched.append(list(ids))
+        return {i: texts[i] for i in ids if i in texts}
+
+    store = dedup._ShingleStore(fetch, node_ids, (3, 6), batch=2)
+    store.build([0, 1, 2, 3])
+    for node, doc_id in enumerate(node_ids[:3]):
+        expected, got = dedup._shingled(texts[doc_id], 3, 6), store.shingled(node)
+        assert np.array_equal(got.hashes, expected.hashes) and got.hashes.dtype == expected.hashes.dtype
+        assert np.array_equal(got.first, expected.first) and got.first.dtype == expected.first.dtype
+        assert (got.count, got.words) == (expected.count, expected.words)
+    assert store.shingled(3) is None
+    assert np.array_equal(store.shingled(4).hashes, dedup._shingled(texts["e"], 3, 6).hashes)  # not built: fetched
+    assert fetched[:2] == [["a", "b"], ["c", "d"]]  # built in batches, in node order
+    store.close()

@@ -302,3 +302,48 @@ def test_learned_swap_odds_follow_the_neighbours():
     assert fits > 2.2 > misfits  # "you can actually" vs "a sack of"
     # The text's own counts: among many intact "sack"s and no "can", a swap is unlikely.
     assert model._learned_swap_logit("sack", "can", "you", "actually", Counter({"sack": 6}), 4) < fits - 2
+
+
+def test_a_word_containing_the_original_is_no_substitute():
+    # "works" for "work" would read "worksed" as "worked": a spinner swaps a word for another word.
+    readings = _fresh_model()._inword_candidates("worksed")
+    assert readings and all(c.original not in c.substitute and c.substitute not in c.original for c in readings)
+
+
+# era -> epoch inside many different words: the corpus proves the pair, so a rarer restored word
+# ("deliverables", below the usual frequency floor) is restored too; alone it is not.
+_EPOCH_STORIES = [
+    "The opepochtion was a success, said the genepochl manager of the libepochl party.",
+    "Sevepochl delivepochbles were late, and the opepochtors blamed the genepochl strike.",
+    "A litepochl reading of the contract puts the delivepochbles in March, the modepochtor said.",
+]
+
+
+def test_a_proven_pair_restores_a_rarer_word():
+    alone = _fresh_model().repair_text("Two delivepochbles were late.", "flag")[1]
+    assert alone == []
+    model = _fresh_model()
+    model.learn(_EPOCH_STORIES)
+    _, repairs = model.repair_text(_EPOCH_STORIES[2], "flag")
+    assert {r.original: r.replacement for r in repairs} == {
+        "litepochl": "literal", "delivepochbles": "deliverables", "modepochtor": "moderator"}
+
+
+def test_spun_text_odds_grow_with_the_evidence():
+    from docclean.repair import _token_at
+
+    model = _fresh_model()
+    model.learn([SPUN])
+    model._refresh()
+    text = SPUN + "The mayor will adcurry the supporters.\n"
+    tok = _token_at(text, text.index("adcurry"), "adcurry", False)
+    cand = next(c for c in model._readings("adcurry") if c.repaired == "address")
+    from docclean.repair import _Reading
+
+    reading = _Reading(0.0, (cand.original, cand.substitute), cand, "adcurry")
+    r = Repair("spinner_inword", "adcurry", "address", tok.start, 0.8)
+    weak = model._spun_logit(tok, r, reading, 1, True, 1, [])
+    assert model._spun_logit(tok, r, reading, 5, True, 1, []) > weak  # more other substitutions in the text
+    assert model._spun_logit(tok, r, reading, 1, True, 4, []) < weak  # a word the text keeps repeating
+    model._corpus_words["address"] += 50
+    assert model._spun_logit(tok, r, reading, 1, True, 1, []) > weak  # the corpus uses the restored word
