@@ -199,9 +199,16 @@ def run_docclean(input_dir: Path, out: Path, workers: int) -> dict:
     from docclean.config import load_config
 
     config = load_config(run={"workers": workers})
-    report = pipeline.run(input_dir, out, config)
+    phase_peaks: dict[str, float] = {}  # this process's peak RSS (MB) when each phase begins
+
+    def log(message: str) -> None:
+        for phase, marker in (("dedup plan", "planning dedup"), ("commit", "dedup planned")):
+            if marker in message:
+                phase_peaks[phase] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    report = pipeline.run(input_dir, out, config, log=log)
     return {"docs": report.inputs, "kept": report.documents, "duplicates": report.duplicates,
-            "rejects": report.rejects, "stages": report.stage_seconds}
+            "rejects": report.rejects, "stages": report.stage_seconds, "phase_peaks": phase_peaks}
 
 
 def run_flow(input_dir: Path, out: Path, workers: int) -> dict:
@@ -362,6 +369,21 @@ def _stages(r: dict) -> str:
     ) + f"; outside the stages {1000 * other / docs:.1f} ({100 * other / total:.0f}%)"
 
 
+def _memory(r: dict) -> str | None:
+    """Where the peak was: the largest worker, and the main process before, during and after the dedup
+    plan (whose arrays are the dedup index of the run: signatures, band keys, candidate pairs)."""
+    peaks = r.get("phase_peaks") or {}
+    if "dedup plan" not in peaks:
+        return None
+    through_plan = peaks.get("commit", r["peak_rss_mb"])
+    # a commit that raised the peak above the plan's is counted: it is not the dedup index
+    commit = r["peak_rss_mb"] if r["peak_rss_mb"] > through_plan else 0.0
+    outside = max(r["peak_rss_children_mb"], peaks["dedup plan"], commit)
+    return (f"    memory (peak RSS, MB): largest worker {r['peak_rss_children_mb']:.0f}; main before the dedup plan "
+            f"{peaks['dedup plan']:.0f}, through the plan {through_plan:.0f}, through the commit "
+            f"{r['peak_rss_mb']:.0f}; everything but the dedup plan {outside:.0f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000", help="comma-separated corpus sizes (1000,10000,100000)")
@@ -396,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(_line(f"{size:>6} {kind:<4} {label}", r), flush=True)
                     if r["stages"]:
                         print(_stages(r), flush=True)
+                    if _memory(r):
+                        print(_memory(r), flush=True)
                     if not args.keep:
                         shutil.rmtree(out, ignore_errors=True)
                     t = totals.setdefault(label, {"docs": 0, "seconds": 0.0, "cpu_seconds": 0.0})

@@ -822,12 +822,16 @@ def run(input_root: str | Path, output: str | Path, config: Config | None = None
                 for s in summaries:
                     report.add(s)
                 chrome_set = plan_chrome(work, archive.state_dir, config) if config.chrome.enabled else None
+                log(f"run {run_id}: chrome planned; finishing {len(batches)} batches")
                 finals = map_finalize(finalize_batch, [
                     (work, i, config, _slim_chrome_set(chrome_set)) for i in range(len(batches))
                 ])
                 for s in finals:
                     report.add(s)
+                log(f"run {run_id}: planning dedup")
                 dedup_plan = plan_dedup(archive, work, config) if config.dedup.enabled else None
+                if dedup_plan is not None:
+                    log(f"run {run_id}: dedup planned: {dedup_plan.stats}")
                 commit_run(archive, txn, work, report, config, chrome_set, dedup_plan)
         except BaseException:
             txn.abort()
