@@ -130,6 +130,17 @@ def write_corpus(root: Path) -> dict[str, str]:
     return {rel: outcome for rel, (_, outcome) in files.items()} | {"web/crier.jsonl#1": "document", "web/crier.jsonl#2": "reject"}
 
 
+def write_paywalled_copies(raw: Path) -> str:
+    """Two paywall-cut copies of the wire story under ``raw/a``; returns the complete story, which a later
+    run adds (``raw/b/complete.txt``) to demote them."""
+    body = [p for p in WIRE_STORY.split("\n\n") if len(p.split()) > 12 and "Copyright" not in p][:5]
+    cut = "\n\n".join(body[:3]) + "\n\nYou have 40.00% of this article left to read. The rest is for subscribers only."
+    (raw / "a").mkdir(parents=True)
+    (raw / "a" / "paywalled.txt").write_text(cut, encoding="utf-8")
+    (raw / "a" / "paywalled_again.txt").write_text(cut + "\n", encoding="utf-8")
+    return "\n\n".join(body)
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     root = tmp_path / "raw"

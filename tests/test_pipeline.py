@@ -144,20 +144,16 @@ def test_a_copy_arriving_in_a_later_run_is_a_duplicate_of_the_archived_story(cor
 
 
 def test_a_later_complete_copy_demotes_the_paywalled_one_and_its_copies_follow(tmp_path):
-    from conftest import WIRE_STORY
+    from conftest import write_paywalled_copies
 
-    body = [p for p in WIRE_STORY.split("\n\n") if len(p.split()) > 12 and "Copyright" not in p][:5]
-    cut = "\n\n".join(body[:3]) + "\n\nYou have 40.00% of this article left to read. The rest is for subscribers only."
     raw = tmp_path / "raw"
-    (raw / "a").mkdir(parents=True)
-    (raw / "a" / "paywalled.txt").write_text(cut, encoding="utf-8")
-    (raw / "a" / "paywalled_again.txt").write_text(cut + "\n", encoding="utf-8")
+    complete = write_paywalled_copies(raw)
     out = tmp_path / "clean"
     first = pipeline.run(raw, out, load_config())
     assert (first.documents, first.duplicates) == (1, 1)
 
     (raw / "b").mkdir()
-    (raw / "b" / "complete.txt").write_text("\n\n".join(body), encoding="utf-8")
+    (raw / "b" / "complete.txt").write_text(complete, encoding="utf-8")
     second = pipeline.run(raw, out, load_config())
     assert second.demoted == 1
 

@@ -287,19 +287,15 @@ def test_a_demotion_replaces_files_in_the_bucket_and_survives_interruptions(tmp_
     """The second run rewrites archived files (a complete copy demotes a paywalled one): overwritten
     manifests, replaced parts, deletions. Interrupted before its commit point it is undone by another
     machine; interrupted during its deletions it is rolled forward; readers see one state or the other."""
-    from conftest import WIRE_STORY
+    from conftest import write_paywalled_copies
 
-    body = [p for p in WIRE_STORY.split("\n\n") if len(p.split()) > 12 and "Copyright" not in p][:5]
-    cut = "\n\n".join(body[:3]) + "\n\nYou have 40.00% of this article left to read. The rest is for subscribers only."
     raw = tmp_path / "raw"
-    (raw / "a").mkdir(parents=True)
-    (raw / "a" / "paywalled.txt").write_text(cut, encoding="utf-8")
-    (raw / "a" / "paywalled_again.txt").write_text(cut + "\n", encoding="utf-8")
+    complete = write_paywalled_copies(raw)
     _run(raw, bucket_url)
     before = {name: _ids(open_archive(bucket_url, name).to_table()) for name in ("documents", "duplicates")}
     first_run_files = {k for k in _keys(bucket_url) if k.startswith(("documents/", "duplicates/"))}
     (raw / "b").mkdir()
-    (raw / "b" / "complete.txt").write_text("\n\n".join(body), encoding="utf-8")
+    (raw / "b" / "complete.txt").write_text(complete, encoding="utf-8")
 
     real_upload, real_delete = remote.Mirror._upload, remote._delete
 
