@@ -200,15 +200,27 @@ def run_docclean(input_dir: Path, out: Path, workers: int) -> dict:
 
     config = load_config(run={"workers": workers})
     phase_peaks: dict[str, float] = {}  # this process's peak RSS (MB) when each phase begins
+    marks: list[tuple[str, float]] = [("start", time.perf_counter())]  # wall clock when each phase ends
 
     def log(message: str) -> None:
         for phase, marker in (("dedup plan", "planning dedup"), ("commit", "dedup planned")):
             if marker in message:
                 phase_peaks[phase] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for phase, marker in PHASE_ENDS:
+            if marker in message:
+                marks.append((phase, time.perf_counter()))
 
     report = pipeline.run(input_dir, out, config, log=log)
+    marks.append(("report", time.perf_counter()))
+    phases = {name: end - start for (_, start), (name, end) in zip(marks, marks[1:])}
     return {"docs": report.inputs, "kept": report.documents, "duplicates": report.duplicates,
-            "rejects": report.rejects, "stages": report.stage_seconds, "phase_peaks": phase_peaks}
+            "rejects": report.rejects, "stages": report.stage_seconds, "phase_peaks": phase_peaks,
+            "phases": phases}
+
+
+# (phase, the log line that ends it): the wall-clock timeline of a run, to see what does not run in parallel
+PHASE_ENDS = (("discover", "batches;"), ("clean batches", "planning chrome"), ("chrome plan", "chrome planned"), ("finish batches", "planning dedup"),
+              ("dedup plan", "dedup planned"), ("commit", "committed"))
 
 
 def run_flow(input_dir: Path, out: Path, workers: int) -> dict:
@@ -420,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
                         print(_stages(r), flush=True)
                     if _memory(r):
                         print(_memory(r), flush=True)
+                    if r.get("phases"):
+                        print("    phases (wall s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()),
+                              flush=True)
                     if not args.keep:
                         shutil.rmtree(out, ignore_errors=True)
                     t = totals.setdefault(label, {"docs": 0, "seconds": 0.0, "cpu_seconds": 0.0})

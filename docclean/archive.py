@@ -18,6 +18,7 @@ run (or ``docclean verify``) replays the journal. Either way the archive is as i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -215,10 +216,28 @@ class Transaction:
         return self.archive.txn_dir / self.run_id
 
     def _stage(self, table: pa.Table, final_rel: str) -> None:
+        self._moves.append(self._write_staged(table, final_rel))
+
+    def _write_staged(self, table: pa.Table, final_rel: str) -> tuple[str, str]:
         staged_rel = f"_txn/{self.run_id}/files/{final_rel}"
         write_parquet_atomic(table, self.archive.root / staged_rel, self.metadata, self.compression,
                              self.compression_level, self.row_group_size)
-        self._moves.append((staged_rel, final_rel))
+        return staged_rel, final_rel
+
+    def stage_batch_part(self, name: str, table: pa.Table, batch: int) -> tuple[str, str] | None:
+        """Write batch ``batch``'s part of table ``name`` into the staging area under a name of its own and
+        return its (staged, final) move without recording it: batches stage their parts in other processes
+        (or machines), and the run's process `adopt`s the moves, in batch order."""
+        if table.num_rows == 0:
+            return None
+        return self._write_staged(table.cast(SCHEMAS[name]), f"{name}/part-{self.run_id}-b{batch:05d}.parquet")
+
+    def adopt(self, moves: Iterable[tuple[str, str]]) -> None:
+        self._moves.extend(moves)
+
+    def for_workers(self) -> "Transaction":
+        """A copy to ship to batch workers: the same staging area and write options, none of the moves."""
+        return dataclasses.replace(self, _moves=[], _deletes=[])
 
     def add(self, name: str, table: pa.Table) -> str | None:
         """Stage a new part of table ``name`` (documents, duplicates, rejects, runs)."""
@@ -313,12 +332,16 @@ class Archive:
 
     def _apply_journal(self, txn_root: Path) -> None:
         journal = json.loads((txn_root / "COMMIT.json").read_text())
+        touched: dict[Path, None] = {}  # each folder synced once, after its renames, not once per file
         for staged, final in journal["moves"]:
             src, dst = self.root / staged, self.root / final
             if src.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
+                if dst.parent not in touched:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src, dst)
-                _fsync_dir(dst.parent)
+                touched[dst.parent] = None
+        for folder in touched:
+            _fsync_dir(folder)
         for rel in journal["deletes"]:
             with contextlib.suppress(FileNotFoundError):
                 (self.root / rel).unlink()

@@ -6,7 +6,9 @@ small columns (line hashes, signatures), so batches can run in other processes o
 1. ``process_batch``   per batch: read -> normalize -> extract -> boilerplate -> repair; staged to Parquet.
 2. ``plan_chrome``      global: lines that recur across documents of one site (this run and earlier ones).
 3. ``finalize_batch``  per batch: strip those lines, detect language, fingerprint for dedup; staged.
-4. ``plan_dedup`` + ``commit_run``  global: clusters of copies, then one atomic commit of every table.
+4. ``plan_dedup``      global: clusters of copies (signatures only).
+5. ``split_batch``     per batch: kept documents and duplicates staged as the batch's archive parts.
+6. ``commit_run``      global: demotions, the accounting, the state; one atomic commit of every table.
 """
 
 from __future__ import annotations
@@ -583,39 +585,90 @@ def _drop_stage_columns(table: pa.Table) -> pa.Table:
     return table.drop_columns([c for c in ("site", "text_hash", "minhash") if c in table.column_names])
 
 
-def commit_run(archive: Archive, txn, work_dir: str | Path, report: RunReport, config: Config,
-               chrome_set=None, dedup_plan=None, repair_model=None) -> RunReport:
-    """Step 4: split staged rows into documents and duplicates, apply demotions, check the accounting,
-    stage the state for later runs, and commit everything in one atomic step."""
-    work = Path(work_dir)
-    dup_info: dict[str, tuple[str, float, str]] = {}
-    if dedup_plan is not None:
-        for r in dedup_plan.duplicates.to_pylist():
-            dup_info[r["doc_id"]] = (r["duplicate_of"], r["similarity"], r["method"])
+@dataclass
+class BatchSplit:
+    """What `split_batch` staged for one batch: the archive parts' moves and their row counts."""
 
+    batch: int
+    moves: list[tuple[str, str]] = field(default_factory=list)
+    documents: int = 0
+    duplicates: int = 0
+    rejects: int = 0
+    removed_lines: list[tuple[str, str, int]] = field(default_factory=list)  # (rule, text, n), this batch's top
+
+
+DUPLICATES_PLAN_FILE = "duplicates-plan.parquet"
+TOP_REMOVED_PER_BATCH = 2_000  # removed lines a batch reports for the run's top ten
+
+
+def split_batch(work_dir: str | Path, batch: int, txn) -> BatchSplit:
+    """Step 5 for one batch: split its staged rows into kept documents and duplicates (by the dedup plan)
+    and stage its parts of the archive's tables. The heavy Parquet work of the commit, done where the
+    batch ran, so that only the moves come back to the run's process."""
+    work = Path(work_dir)
+    done = work / f"split-{batch:05d}.json"
+    if done.exists():  # a retried task whose first attempt finished: its parts are staged already
+        d = json.loads(done.read_text())
+        return BatchSplit(**{**d, "moves": [tuple(m) for m in d["moves"]],
+                             "removed_lines": [tuple(r) for r in d["removed_lines"]]})
+    out = BatchSplit(batch=batch)
+    table = pq.read_table(work / f"b-{batch:05d}.parquet", schema=STAGE_B_SCHEMA)
+    plan_path = work / DUPLICATES_PLAN_FILE
+    ids = table.column("doc_id")
+    is_dup = pa.array([False] * table.num_rows, pa.bool_())
+    dup_info: dict[str, tuple[str, float, str]] = {}
+    if plan_path.exists() and table.num_rows:
+        plan = pq.read_table(plan_path)
+        plan = plan.filter(pc.is_in(plan.column("doc_id"), value_set=ids))
+        for r in plan.to_pylist():
+            dup_info[r["doc_id"]] = (r["duplicate_of"], r["similarity"], r["method"])
+        is_dup = pc.is_in(ids, value_set=plan.column("doc_id"))
+    kept = _drop_stage_columns(table.filter(pc.invert(is_dup)))
+    dups = _drop_stage_columns(table.filter(is_dup))
+    if dups.num_rows:
+        info = [dup_info[i] for i in dups.column("doc_id").to_pylist()]
+        dups = dups.set_column(dups.schema.get_field_index("duplicate_of"), "duplicate_of", pa.array([i[0] for i in info], pa.string()))
+        dups = dups.append_column("similarity", pa.array([i[1] for i in info], pa.float32()))
+        dups = dups.append_column("method", pa.array([i[2] for i in info], pa.string()))
+    reject_parts = [work / f"rejects-{step}-{batch:05d}.parquet" for step in ("a", "b")]
+    rejects = pa.concat_tables([pq.read_table(p, schema=REJECTS_SCHEMA) for p in reject_parts if p.exists()]
+                               or [REJECTS_SCHEMA.empty_table()])
+    for name, part in (("documents", kept), ("duplicates", dups), ("rejects", rejects)):
+        move = txn.stage_batch_part(name, part, batch)
+        if move is not None:
+            out.moves.append(move)
+    out.documents, out.duplicates, out.rejects = kept.num_rows, dups.num_rows, rejects.num_rows
+    top: Counter = Counter()
+    _count_removed_lines(top, kept.column("removed"))
+    out.removed_lines = [(rule, text, n) for (rule, text), n in top.most_common(TOP_REMOVED_PER_BATCH)]
+    tmp = done.with_name(done.name + ".tmp")
+    tmp.write_text(json.dumps(vars(out)))  # not asdict: it deep-copies thousands of tuples
+    tmp.replace(done)
+    # The batch's staging files are spent: removed here, in parallel, not by the commit's clean-up.
+    for spent in [work / f"{step}-{batch:05d}.parquet" for step in ("a", "b", "lines")] + reject_parts:
+        spent.unlink(missing_ok=True)
+    return out
+
+
+def commit_run(archive: Archive, txn, work_dir: str | Path, report: RunReport, config: Config,
+               chrome_set=None, dedup_plan=None, repair_model=None, map_split: "Mapper" = None) -> RunReport:
+    """Steps 5 and 6: split staged rows into documents and duplicates (batch by batch, with ``map_split``),
+    apply demotions, check the accounting, stage the state for later runs, and commit all in one atomic step."""
+    work = Path(work_dir)
+    if dedup_plan is not None and dedup_plan.duplicates.num_rows:
+        pq.write_table(dedup_plan.duplicates.select(["doc_id", "duplicate_of", "similarity", "method"]),
+                       work / DUPLICATES_PLAN_FILE)
+    batches = sorted(int(p.stem.split("-")[1]) for p in _stage_b_files(work))
+    splits = (map_split or serial_map)(split_batch, [(work, b, txn.for_workers()) for b in batches])
     top_removed: Counter = Counter()
-    for path in _stage_b_files(work):
-        table = pq.read_table(path, schema=STAGE_B_SCHEMA)
-        ids = table.column("doc_id").to_pylist()
-        is_dup = pa.array([i in dup_info for i in ids], pa.bool_())
-        kept = _drop_stage_columns(table.filter(pc.invert(is_dup)))
-        dups = _drop_stage_columns(table.filter(is_dup))
-        if dups.num_rows:
-            info = [dup_info[i] for i in dups.column("doc_id").to_pylist()]
-            dups = dups.set_column(dups.schema.get_field_index("duplicate_of"), "duplicate_of", pa.array([i[0] for i in info], pa.string()))
-            dups = dups.append_column("similarity", pa.array([i[1] for i in info], pa.float32()))
-            dups = dups.append_column("method", pa.array([i[2] for i in info], pa.string()))
-        txn.add("documents", kept)
-        txn.add("duplicates", dups)
-        report.documents += kept.num_rows
-        report.duplicates += dups.num_rows
-        _count_removed_lines(top_removed, kept.column("removed"))
+    for sp in splits:
+        txn.adopt(sp.moves)
+        report.documents += sp.documents
+        report.duplicates += sp.duplicates
+        report.rejects += sp.rejects
+        top_removed.update({(rule, text): n for rule, text, n in sp.removed_lines})
         if len(top_removed) > 20_000:  # bounded memory: unique removed lines grow with the run
             top_removed = Counter(dict(top_removed.most_common(5_000)))
-    for path in sorted(work.glob("rejects-*.parquet")):
-        rejects = pq.read_table(path, schema=REJECTS_SCHEMA)
-        txn.add("rejects", rejects)
-        report.rejects += rejects.num_rows
 
     if dedup_plan is not None and dedup_plan.demotions.num_rows:
         report.demoted = _apply_demotions(archive, txn, dedup_plan.demotions, report.run_id)
@@ -735,21 +788,61 @@ def serial_map(fn: Callable, arg_tuples: list[tuple]) -> list:
 def process_pool(workers: int):
     """A Mapper that runs batch functions in ``workers`` processes of this machine, results in order.
 
-    spawn (see below), never fork: the caller may hold threads (Prefect's, a
-    heartbeat) and forking those is unsafe. A batch runs in its worker's main thread, so the per-document
-    time limit (SIGALRM) holds there too. Each worker loads the stage tables once, on its first batch.
+    This process is one of them: it runs batches itself while ``workers - 1`` spawned processes run the
+    others (it would otherwise sit idle), so one process's start-up, not ``workers``, is paid per run, and
+    the batches it runs need no pickling. Batches go to whichever process is free next, one at a time.
+
+    spawn (see below), never fork: the caller may hold threads (Prefect's, a heartbeat) and forking those
+    is unsafe. A batch runs in its process's main thread, so the per-document time limit (SIGALRM) holds
+    everywhere. Each worker loads the stage tables once, on its first batch.
     As with any spawn pool, a script calling this needs an ``if __name__ == "__main__":`` guard."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not forkserver: workers are then children of this process, so they die with it (a forkserver
     # outlives a killed run and keeps its workers alive); and never fork, as the caller may hold threads.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+    others = max(1, workers - 1)
+    pool = ProcessPoolExecutor(max_workers=others, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_die_with_parent)
+    # Submitted from this (main) thread, which then starts the workers: PR_SET_PDEATHSIG fires when the
+    # *thread* that started a child exits, and the feeder threads below come and go with every phase.
+    for _ in range(others):
+        pool.submit(_warm_worker)
 
     def mapper(fn: Callable, arg_tuples: list[tuple]) -> list:
-        futures = [pool.submit(fn, *args) for args in arg_tuples]
-        return [f.result() for f in futures]
+        results: list = [None] * len(arg_tuples)
+        errors: dict[int, BaseException] = {}
+        todo = iter(range(len(arg_tuples)))
+        lock = threading.Lock()
+
+        def take() -> int | None:
+            with lock:
+                return None if errors else next(todo, None)
+
+        def feed() -> None:  # one thread per pool process: hands it the next batch when it is free
+            while (i := take()) is not None:
+                try:
+                    results[i] = pool.submit(fn, *arg_tuples[i]).result()
+                except BaseException as exc:
+                    with lock:
+                        errors[i] = exc
+
+        feeders = [threading.Thread(target=feed, name=f"docclean-feed-{k}", daemon=True) for k in range(others)]
+        for t in feeders:
+            t.start()
+        try:
+            while (i := take()) is not None:
+                results[i] = fn(*arg_tuples[i])
+        except BaseException as exc:
+            with lock:
+                errors[-1] = exc  # stops the feeders handing out more batches
+            raise
+        finally:
+            for t in feeders:
+                t.join()
+        if errors:
+            raise errors[min(errors)]
+        return results
 
     try:
         yield mapper
@@ -757,6 +850,13 @@ def process_pool(workers: int):
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _warm_worker() -> None:
+    """A worker's first job, while the run's process reads its first batch: the imports and tables."""
+    from . import boilerplate, chrome, dedup, extract, language, normalize, read, repair  # noqa: F401
+
+    repair.RepairModel.load(None)
 
 
 def _die_with_parent() -> None:
@@ -821,6 +921,7 @@ def run(input_root: str | Path, output: str | Path, config: Config | None = None
                 ])
                 for s in summaries:
                     report.add(s)
+                log(f"run {run_id}: batches cleaned; planning chrome")
                 chrome_set = plan_chrome(work, archive.state_dir, config) if config.chrome.enabled else None
                 log(f"run {run_id}: chrome planned; finishing {len(batches)} batches")
                 finals = map_finalize(finalize_batch, [
@@ -832,7 +933,8 @@ def run(input_root: str | Path, output: str | Path, config: Config | None = None
                 dedup_plan = plan_dedup(archive, work, config) if config.dedup.enabled else None
                 if dedup_plan is not None:
                     log(f"run {run_id}: dedup planned: {dedup_plan.stats}")
-                commit_run(archive, txn, work, report, config, chrome_set, dedup_plan)
+                commit_run(archive, txn, work, report, config, chrome_set, dedup_plan, map_split=map_finalize)
+                log(f"run {run_id}: committed")
         except BaseException:
             txn.abort()
             raise

@@ -38,12 +38,18 @@ finalize_batch_task = task(
     pipeline.finalize_batch, name="finalize-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
     retry_condition_fn=_retry_on_io_error,
 )
+split_batch_task = task(
+    pipeline.split_batch, name="split-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
+    retry_condition_fn=_retry_on_io_error,
+)
+# The task that runs each batch function of the pipeline.
+BATCH_TASKS = {pipeline.process_batch: process_batch_task, pipeline.finalize_batch: finalize_batch_task,
+               pipeline.split_batch: split_batch_task}
 
 
-def _task_mapper(prefect_task, retries: int):
-    t = prefect_task.with_options(retries=retries)
-
+def _task_mapper(retries: int):
     def mapper(fn, arg_tuples):
+        t = BATCH_TASKS[fn].with_options(retries=retries)
         # Called, not submitted: batches then run in this process's main thread, where the per-document
         # time limit (SIGALRM) works. Parallelism over batches comes from the configured task runner.
         return [t(*args) for args in arg_tuples]
@@ -84,11 +90,12 @@ def report_markdown(report: pipeline.RunReport) -> str:
     return "\n".join(lines)
 
 
-def _submit_mapper(runner, prefect_task):
+def _submit_mapper(runner, retries: int):
     """A pipeline Mapper that submits one task per batch to a task runner; results in batch order."""
-    signature = inspect.signature(prefect_task.fn)
 
     def mapper(fn, arg_tuples):
+        prefect_task = BATCH_TASKS[fn].with_options(retries=retries)
+        signature = inspect.signature(prefect_task.fn)
         futures = [runner.submit(prefect_task, parameters=signature.bind(*args).arguments) for args in arg_tuples]
         return [f.result() for f in futures]
 
@@ -134,11 +141,9 @@ def clean_flow(input: str = "raw", output: str = "clean", config_path: str | Non
         elif config.run.workers > 1:
             runner = stack.enter_context(ProcessPoolTaskRunner(max_workers=config.run.workers))
         if runner is not None:
-            map_process = _submit_mapper(runner, process_batch_task.with_options(retries=config.run.retries))
-            map_finalize = _submit_mapper(runner, finalize_batch_task.with_options(retries=config.run.retries))
+            map_process = map_finalize = _submit_mapper(runner, config.run.retries)
         else:
-            map_process = _task_mapper(process_batch_task, config.run.retries)
-            map_finalize = _task_mapper(finalize_batch_task, config.run.retries)
+            map_process = map_finalize = _task_mapper(config.run.retries)
         def run_into(archive_root) -> pipeline.RunReport:
             return pipeline.run(input_root, archive_root, config, map_process=map_process,
                                 map_finalize=map_finalize, log=logger.info)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -65,10 +67,29 @@ def _square(x: int) -> int:
     return x * x
 
 
+def _pid_once_both_ran(caller: int, marker: str) -> int:
+    """The caller's process waits (bounded) until a pool worker has run a batch too."""
+    if os.getpid() == caller:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        Path(marker).touch()
+    return os.getpid()
+
+
 def test_process_pool_keeps_the_order_of_its_inputs():
     with pipeline.process_pool(2) as mapper:
         assert mapper(_square, [(i,) for i in range(20)]) == [i * i for i in range(20)]
-        assert os.getpid() not in mapper(_pid, [(i,) for i in range(4)])
+
+
+def test_the_calling_process_runs_batches_beside_its_workers(tmp_path):
+    # workers=2 is this process plus one spawned worker: two processes busy, one start-up paid
+    marker = str(tmp_path / "worker-ran")
+    with pipeline.process_pool(2) as mapper:
+        pids = mapper(_pid_once_both_ran, [(os.getpid(), marker)] * 6)
+    assert os.getpid() in pids
+    assert len(set(pids)) == 2
 
 
 def test_an_error_in_a_worker_reaches_the_caller():
