@@ -112,22 +112,30 @@ def line_keys(doc: Document, config: ChromeConfig | None = None) -> pa.Table:
     """The rows this document contributes to the run's line counts (an empty table when it has none):
     one per distinct line that could be chrome or that identifies the story. Schema: ``LINES_SCHEMA``;
     stage the table as it is, ``plan`` needs every column."""
+    return line_keys_and_hashes(doc, config)[0]
+
+
+def line_keys_and_hashes(doc: Document, config: ChromeConfig | None = None) -> tuple[pa.Table, list[int]]:
+    """``line_keys``, and the hash of each line of the text (0 for a line that can never be chrome): give
+    them back to ``strip_repeated_lines`` so that it doesn't normalize and hash every line a second time."""
     config = config or ChromeConfig()
     if doc.rejected or not doc.text:
-        return _SCHEMA.empty_table()
+        return _SCHEMA.empty_table(), []
     site = site_key(doc)
     rows: dict[int, tuple[bool, bool, bool]] = {}
+    per_line: list[int] = []
     for line in doc.text.split("\n"):
         n_words = len(_WORD.findall(line))
-        if not n_words:
-            continue
+        countable = 0 < n_words <= config.max_line_words
         long = n_words >= config.story_min_words
-        countable = n_words <= config.max_line_words
-        if long or countable:
-            h = hash64(line_key(line))
-            rows[h] = (countable, long, has_quotation(line))
+        if not (long or countable):
+            per_line.append(0)
+            continue
+        h = hash64(line_key(line))
+        per_line.append(h if countable else 0)
+        rows[h] = (countable, long, has_quotation(line))
     if not rows:
-        return _SCHEMA.empty_table()
+        return _SCHEMA.empty_table(), per_line
     hashes = sorted(rows)
     n = len(hashes)
     n_long = sum(1 for v in rows.values() if v[1])
@@ -143,7 +151,7 @@ def line_keys(doc: Document, config: ChromeConfig | None = None) -> pa.Table:
             "doc_long_lines": [n_long] * n,
         },
         schema=_SCHEMA,
-    )
+    ), per_line
 
 
 # ---------------------------------------------------------------------------------------------- the plan
@@ -388,14 +396,21 @@ def compact(state_dir: Path) -> None:
 # ---------------------------------------------------------------------------------------------- the stage
 
 
-def strip_repeated_lines(doc: Document, chrome_set: ChromeSet, config: ChromeConfig) -> StageResult:
+def strip_repeated_lines(doc: Document, chrome_set: ChromeSet, config: ChromeConfig,
+                         line_hashes: list[int] | None = None) -> StageResult:
+    """Remove the lines of the document that are chrome of its site. ``line_hashes``: the second value of
+    ``line_keys_and_hashes`` for this very text, if at hand (else each line is hashed here)."""
     if not config.enabled or doc.rejected or not doc.text or not chrome_set.pairs:
         return doc, []
     site = site_key(doc)
     kept: list[str] = []
     edits: list[Removal] = []
-    for line in doc.text.split("\n"):
-        if line.strip() and (site, hash64(line_key(line))) in chrome_set.pairs:
+    lines = doc.text.split("\n")
+    if line_hashes is None or len(line_hashes) != len(lines):
+        line_hashes = [hash64(line_key(line)) if line.strip() else 0 for line in lines]
+    pairs = chrome_set.pairs
+    for line, h in zip(lines, line_hashes):
+        if h and (site, h) in pairs:
             edits.append(Removal(rule=RULE, text=line, stage=STAGE))
         else:
             kept.append(line)

@@ -215,7 +215,9 @@ def _doc_from_row(row: dict) -> Document:
 
 
 # Staged rows carry what the global steps need, next to the document columns.
-STAGE_A_SCHEMA = DOCUMENTS_SCHEMA.append(pa.field("site", pa.string()))
+STAGE_A_SCHEMA = DOCUMENTS_SCHEMA.append(pa.field("site", pa.string())).append(
+    pa.field("line_hashes", pa.list_(pa.uint64()))  # chrome's hash of each line, for finalize_batch's strip
+)
 STAGE_B_SCHEMA = STAGE_A_SCHEMA.append(pa.field("text_hash", pa.uint64())).append(
     pa.field("minhash", pa.list_(pa.uint32()))
 )
@@ -370,7 +372,8 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
         row["site"] = site
         kept_rows.append(row)
         t = _stage_clock()
-        line_tables.append(chrome.line_keys(doc, config.chrome))
+        lines, row["line_hashes"] = chrome.line_keys_and_hashes(doc, config.chrome)
+        line_tables.append(lines)
         t_lines += _stage_clock() - t
     stages.stats.setdefault("chrome", StageStats()).seconds += t_lines
     summary.staged = len(kept_rows)
@@ -422,7 +425,7 @@ def finalize_batch(work_dir: str | Path, batch: int, config: Config, chrome_set=
         doc = _doc_from_row(row)
         t = _stage_clock()
         if chrome_set is not None and config.chrome.enabled:
-            doc, edits = chrome.strip_repeated_lines(doc, chrome_set, config.chrome)
+            doc, edits = chrome.strip_repeated_lines(doc, chrome_set, config.chrome, row["line_hashes"])
             for e in edits:
                 summary.removals_by_rule[e.rule] = summary.removals_by_rule.get(e.rule, 0) + 1
         seconds["chrome"] += _stage_clock() - t
@@ -582,7 +585,7 @@ class RunReport:
 
 
 def _drop_stage_columns(table: pa.Table) -> pa.Table:
-    return table.drop_columns([c for c in ("site", "text_hash", "minhash") if c in table.column_names])
+    return table.drop_columns([c for c in ("site", "line_hashes", "text_hash", "minhash") if c in table.column_names])
 
 
 @dataclass
