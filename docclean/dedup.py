@@ -200,9 +200,57 @@ class _Shingled:
 
 def _shingled(text: str, n: int, min_line_words: int = 1) -> _Shingled:
     tokens = body_words(text, min_line_words)
-    hashed = np.fromiter(map(hash, shingles(tokens, n)), dtype=np.int64)
-    hashes, first = np.unique(hashed, return_index=True)
+    hashes, first = np.unique(shingle_hashes(tokens, n).view(np.int64), return_index=True)
     return _Shingled(hashes, first, max(len(tokens) - n + 1, 1), len(tokens))
+
+
+_BYTE_BASE = np.uint64(0x100000001B3)  # FNV's prime: the base of the per-word polynomial hash
+_WORD_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: the base that chains a shingle's word hashes
+_powers = np.ones(1, dtype=np.uint64)
+
+
+def _byte_powers(n: int) -> np.ndarray:
+    """_BYTE_BASE ** 0 .. n-1 (mod 2**64), grown on demand and kept."""
+    global _powers
+    if len(_powers) < n:
+        _powers = np.concatenate(([np.uint64(1)], np.cumprod(np.full(n - 1, _BYTE_BASE, dtype=np.uint64))))
+    return _powers
+
+
+def word_hashes(tokens: list[str]) -> np.ndarray:
+    """A 64-bit hash of each word, the same in every process (Python's ``hash`` of a str is salted per
+    process, and shingles are hashed in the batch workers too). Vectorized: one encode for all the words,
+    then a polynomial over each word's bytes, then splitmix64's finalizer with the word's length."""
+    if not tokens:
+        return np.zeros(0, dtype=np.uint64)
+    data = np.frombuffer("\x00".join(tokens).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    if not data.size or len(data) != int(lengths.sum()) + len(tokens) - 1:  # non-ASCII: count bytes instead
+        ends = np.flatnonzero(np.append(data, 0) == 0)
+        lengths = np.diff(np.concatenate(([-1], ends))) - 1
+    starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+    spans = lengths + 1  # each word's bytes and the separator after it (a zero byte adds nothing)
+    position = np.arange(int(spans.sum()), dtype=np.int64) - np.repeat(starts, spans)
+    padded = np.append(data, np.uint8(0)).astype(np.uint64)
+    sums = np.add.reduceat(padded * _byte_powers(int(position.max()) + 1)[position], starts)
+    return _mix64(sums ^ lengths.astype(np.uint64))
+
+
+def shingle_hashes(tokens: list[str], n: int) -> np.ndarray:
+    """A 64-bit hash of each ``n``-word shingle (one for a text of ``n`` words or fewer; none for none)."""
+    words = word_hashes(tokens)
+    if len(words) <= n:
+        if not len(words):
+            return words
+        h = np.zeros(1, dtype=np.uint64)  # an array: its arithmetic wraps silently, a scalar's warns
+        for w in words:
+            h = h * _WORD_BASE + w
+        return _mix64(h)
+    count = len(words) - n + 1
+    h = words[:count].copy()
+    for k in range(1, n):
+        h = h * _WORD_BASE + words[k : k + count]
+    return _mix64(h)
 
 
 def verify(a: _Shingled, b: _Shingled, config: DedupConfig, member: bool = False) -> tuple[float, str] | None:
@@ -474,18 +522,30 @@ def _pairs_within_buckets(keys: np.ndarray, max_bucket: int) -> set[tuple[int, i
     return pairs
 
 
+def shingled_texts(texts: list[str | None], n: int, min_line_words: int) -> list[_Shingled | None]:
+    """What verification compares, for a list of texts (None for a missing one): a batch worker's share
+    of the dedup plan (the hashes are the same in every process)."""
+    return [None if t is None else _shingled(t, n, min_line_words) for t in texts]
+
+
+ShingleSource = Callable[[list[int]], Iterable[tuple[int, "_Shingled | None"]]]
+
+
 def plan(
     candidates: pa.Table,
     state_dir: Path | None,
     config: DedupConfig,
     fetch_texts: Callable[[list[str]], dict[str, str]],
+    shingle_new: ShingleSource | None = None,
 ) -> DedupPlan:
     """Decide which of this run's documents are copies, of each other or of archived ones.
 
     ``candidates``: doc_id, text_hash (uint64), minhash (list of uint), truncated, length (the body's
     size, in words or characters but always the same unit: the longest copy is kept), published.
     ``fetch_texts(doc_ids)`` returns cleaned texts (new and archived) for verification; a document
-    whose text it doesn't return is never merged by near-duplicate verification (exact still works)."""
+    whose text it doesn't return is never merged by near-duplicate verification (exact still works).
+    ``shingle_new(rows)``, if given, yields (row, shingled) for rows of ``candidates`` (sorted), computed
+    where it likes (in the batch workers): most of the plan's work, otherwise done here."""
     index = SignatureIndex(state_dir)
     index.check_config(config)
     n_new = candidates.num_rows
@@ -560,7 +620,8 @@ def plan(
 
     # 3. verification on the texts
     to_verify = sorted(p for p in pairs if p not in edges)
-    texts = _ShingleStore(fetch_texts, node_ids, (config.shingle_words, config.min_line_words))
+    texts = _ShingleStore(fetch_texts, node_ids, (config.shingle_words, config.min_line_words),
+                          shingle_new=shingle_new, n_new=n_new)
     texts.build(sorted({node for pair in to_verify for node in pair}))
 
     verified = 0
@@ -653,8 +714,10 @@ class _ShingleStore:
 
     _NOT_STORED, _NO_TEXT = -2, -1
 
-    def __init__(self, fetch_texts, node_ids: list[str], n: tuple[int, int], batch: int = 2048):
+    def __init__(self, fetch_texts, node_ids: list[str], n: tuple[int, int], batch: int = 2048,
+                 shingle_new: ShingleSource | None = None, n_new: int = 0):
         self.fetch_texts, self.node_ids, self.n, self.batch = fetch_texts, node_ids, n, batch
+        self.shingle_new, self.n_new = shingle_new, n_new
         self.offset = np.full(len(node_ids), self._NOT_STORED, dtype=np.int64)
         self.distinct = np.zeros(len(node_ids), dtype=np.int64)
         self.count = np.zeros(len(node_ids), dtype=np.int64)
@@ -668,21 +731,27 @@ class _ShingleStore:
         if not nodes:
             return
         self.file = tempfile.TemporaryFile(prefix="docclean-shingles-")
-        size = 0
+        self._size = 0
+        if self.shingle_new is not None:
+            for x, s in self.shingle_new([x for x in nodes if x < self.n_new]):
+                self._store(x, s)
+            nodes = [x for x in nodes if x >= self.n_new]
         for i in range(0, len(nodes), self.batch):
             part = nodes[i : i + self.batch]
             texts = _fetch(self.fetch_texts, {self.node_ids[x] for x in part})
             for x in part:
                 text = texts.get(self.node_ids[x])
-                if text is None:
-                    self.offset[x] = self._NO_TEXT
-                    continue
-                s = _shingled(text, *self.n)
-                data = s.hashes.astype(np.int64).tobytes() + s.first.astype(np.int32).tobytes()
-                self.file.write(data)
-                self.offset[x], self.distinct[x], self.count[x], self.words[x] = size, len(s.hashes), s.count, s.words
-                size += len(data)
+                self._store(x, None if text is None else _shingled(text, *self.n))
         self.file.flush()
+
+    def _store(self, x: int, s: _Shingled | None) -> None:
+        if s is None:
+            self.offset[x] = self._NO_TEXT
+            return
+        data = s.hashes.astype(np.int64).tobytes() + s.first.astype(np.int32).tobytes()
+        self.file.write(data)
+        self.offset[x], self.distinct[x], self.count[x], self.words[x] = self._size, len(s.hashes), s.count, s.words
+        self._size += len(data)
 
     def shingled(self, node: int) -> _Shingled | None:
         offset = int(self.offset[node])

@@ -6,7 +6,7 @@ small columns (line hashes, signatures), so batches can run in other processes o
 1. ``process_batch``   per batch: read -> normalize -> extract -> boilerplate -> repair; staged to Parquet.
 2. ``plan_chrome``      global: lines that recur across documents of one site (this run and earlier ones).
 3. ``finalize_batch``  per batch: strip those lines, detect language, fingerprint for dedup; staged.
-4. ``plan_dedup``      global: clusters of copies (signatures only).
+4. ``plan_dedup``      global: clusters of copies (the shingles it verifies are computed per batch file).
 5. ``split_batch``     per batch: kept documents and duplicates staged as the batch's archive parts.
 6. ``commit_run``      global: demotions, the accounting, the state; one atomic commit of every table.
 """
@@ -517,7 +517,20 @@ def make_text_fetcher(archive: Archive, work_dir: Path) -> Callable[[list[str]],
     return fetch
 
 
-def plan_dedup(archive: Archive, work_dir: str | Path, config: Config):
+SHINGLE_FILES_PER_CALL = 32  # staged files shingled per call of the mapper: bounds what comes back at once
+
+
+def shingle_batch_rows(path: str | Path, rows: list[int], n: int, min_line_words: int) -> list:
+    """The dedup plan's verification shingles for some rows of one staged batch file, in a batch worker."""
+    from . import dedup
+
+    texts = pq.read_table(path, columns=["text"]).column("text").take(pa.array(rows, pa.int64())).to_pylist()
+    return dedup.shingled_texts(texts, n, min_line_words)
+
+
+def plan_dedup(archive: Archive, work_dir: str | Path, config: Config, map_shingles: "Mapper" = None):
+    import numpy as np
+
     from . import dedup
 
     work = Path(work_dir)
@@ -526,7 +539,23 @@ def plan_dedup(archive: Archive, work_dir: str | Path, config: Config):
     parts = [pq.read_table(p, columns=cols, schema=STAGE_B_SCHEMA) for p in files]
     candidates = pa.concat_tables(parts) if parts else STAGE_B_SCHEMA.empty_table().select(cols)
     candidates = candidates.rename_columns(["doc_id", "text_hash", "minhash", "truncated", "length", "published"])
-    return dedup.plan(candidates, archive.state_dir, config.dedup, make_text_fetcher(archive, work))
+    starts = np.cumsum([0] + [p.num_rows for p in parts])  # candidates are the staged files' rows, in order
+
+    def shingle_new(rows: list[int]):
+        """(row, shingles) of candidate rows, each staged file's rows shingled by a batch worker."""
+        rows = np.asarray(rows, dtype=np.int64)
+        in_file = np.searchsorted(starts, rows, side="right") - 1
+        tasks = [(k, rows[in_file == k]) for k in np.unique(in_file).tolist()]
+        for i in range(0, len(tasks), SHINGLE_FILES_PER_CALL):
+            group = tasks[i : i + SHINGLE_FILES_PER_CALL]
+            results = (map_shingles or serial_map)(shingle_batch_rows, [
+                (files[k], (picked - starts[k]).tolist(), config.dedup.shingle_words, config.dedup.min_line_words)
+                for k, picked in group
+            ])
+            for (_, picked), shingled in zip(group, results):
+                yield from zip(picked.tolist(), shingled)
+
+    return dedup.plan(candidates, archive.state_dir, config.dedup, make_text_fetcher(archive, work), shingle_new)
 
 
 @dataclass
@@ -933,7 +962,7 @@ def run(input_root: str | Path, output: str | Path, config: Config | None = None
                 for s in finals:
                     report.add(s)
                 log(f"run {run_id}: planning dedup")
-                dedup_plan = plan_dedup(archive, work, config) if config.dedup.enabled else None
+                dedup_plan = plan_dedup(archive, work, config, map_finalize) if config.dedup.enabled else None
                 if dedup_plan is not None:
                     log(f"run {run_id}: dedup planned: {dedup_plan.stats}")
                 commit_run(archive, txn, work, report, config, chrome_set, dedup_plan, map_split=map_finalize)

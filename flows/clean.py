@@ -42,9 +42,13 @@ split_batch_task = task(
     pipeline.split_batch, name="split-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
     retry_condition_fn=_retry_on_io_error,
 )
+shingle_batch_task = task(
+    pipeline.shingle_batch_rows, name="shingle-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
+    retry_condition_fn=_retry_on_io_error,
+)
 # The task that runs each batch function of the pipeline.
 BATCH_TASKS = {pipeline.process_batch: process_batch_task, pipeline.finalize_batch: finalize_batch_task,
-               pipeline.split_batch: split_batch_task}
+               pipeline.shingle_batch_rows: shingle_batch_task, pipeline.split_batch: split_batch_task}
 
 
 def _task_mapper(retries: int):

@@ -313,3 +313,47 @@ def test_spilled_shingles_read_back_equal_to_the_computed_ones():
     assert np.array_equal(store.shingled(4).hashes, dedup._shingled(texts["e"], 3, 6).hashes)  # not built: fetched
     assert fetched[:2] == [["a", "b"], ["c", "d"]]  # built in batches, in node order
     store.close()
+
+
+def test_shingle_hashes_are_the_same_in_every_process():
+    # The dedup plan's shingles are computed in batch workers and compared in the run's process: Python's
+    # own str hash is salted per process and would make every copy look new.
+    import subprocess
+    import sys
+
+    words = ["ministers", "stressed", "the", "need", "for", "a", "common", "answer", "Zaventem", "stratégique", "日本"]
+    here = dedup.shingle_hashes(words, 3).tolist()
+    code = f"from docclean import dedup; print(dedup.shingle_hashes({words!r}, 3).tolist())"
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": "12345"}).stdout.strip()
+    assert str(here) == there
+    assert len(set(here)) == len(words) - 2  # one per 3-word window, none colliding
+    assert len(set(dedup.word_hashes(words).tolist())) == len(words)
+    assert dedup.word_hashes(["need", "need"])[0] == dedup.word_hashes(["need"])[0]
+    assert len(dedup.shingle_hashes(["only", "two"], 3)) == 1 and len(dedup.shingle_hashes([], 3)) == 0
+
+
+def test_shingles_from_the_workers_are_stored_like_fetched_ones():
+    import numpy as np
+
+    texts = ["Officials in Brussels said on Thursday that the alliance would meet again next week.\nMenu\n" * 4,
+             "Ministers stressed the need for a common answer before the summit opens in The Hague.", None]
+    node_ids = ["a", "b", "c", "archived"]
+    asked = []
+
+    def shingle_new(rows):
+        asked.append(list(rows))
+        return zip(rows, dedup.shingled_texts([texts[r] for r in rows], 3, 6))
+
+    archived = "Earlier copy: ministers stressed the need for a common answer before the summit opened."
+    store = dedup._ShingleStore(lambda ids: {"archived": archived}, node_ids, (3, 6), shingle_new=shingle_new, n_new=3)
+    store.build([0, 1, 2, 3])
+    assert asked == [[0, 1, 2]]  # this run's rows from the workers, the archived one fetched
+    for node, text in enumerate(texts[:2] + [None, archived]):
+        got = store.shingled(node)
+        if text is None:
+            assert got is None
+            continue
+        expected = dedup._shingled(text, 3, 6)
+        assert np.array_equal(got.hashes, expected.hashes) and np.array_equal(got.first, expected.first)
+    store.close()
