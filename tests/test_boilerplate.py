@@ -192,6 +192,24 @@ def test_page_chrome_around_an_article_goes():
     assert rules["Ten things to do this weekend"] == "related_headlines"
 
 
+def test_a_quoted_paragraph_is_kept_once():
+    question = ("I have been trying to get the old garden shed wired for a light and a socket, and the cable from the "
+                "house keeps tripping the breaker as soon as it rains.")
+    text = "\n".join([
+        "Home", "Forums", "Electrical", "Log in", "Register",
+        "Shed cable trips the breaker when it rains",
+        "greenfinch", "#1", question,
+        "Any idea where the water could be getting in before I dig the whole run up again?",
+        "sparky_joe", "#2", "greenfinch said:", question,
+        "Check the junction box at the house end first: if the gland is not tight, water runs down the cable into it.",
+        "Reply", "Share", "Similar threads", "Outdoor socket keeps tripping", "Best cable for a garden office",
+        "Contact us", "Terms and rules", "Privacy policy",
+    ])
+    out, removed = _run(Document(doc_id="q", source_path="q", source_sha256="", text=text))
+    assert out.text.count(question) == 1
+    assert ("repeated_line", question) in removed
+
+
 def test_empty_and_whitespace_documents_pass_through():
     empty = Document(doc_id="e", source_path="e", source_sha256="", text="")
     out, edits = strip_boilerplate(empty, BoilerplateConfig())

@@ -1,10 +1,14 @@
 """The whole-page (numpy) paths of the boilerplate stage against the per-line definitions they replace:
-line splitting, navigation lines, line endings, pattern rules, class names and fragment joining."""
+line splitting, navigation lines, line endings, pattern rules, class names and fragment joining; and the
+page-level decision (largest-sum span, body/chrome segments, the page's own threshold) against brute force."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from docclean import boilerplate as bp
 
@@ -168,3 +172,52 @@ def test_a_page_longer_than_the_cached_hash_tables_scores_the_same(monkeypatch):
     expected = bp.line_features(lines)
     monkeypatch.setattr(bp, "_CACHED_POWERS", 64)  # every page is now "huge"
     assert np.array_equal(bp.line_features(lines), expected)
+
+
+def _reference_best_span(values: list[float]) -> float:
+    """The largest sum of a contiguous run, every run tried (0 when none is positive)."""
+    return max([0.0] + [sum(values[i : j + 1]) for i in range(len(values)) for j in range(i, len(values))])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-50, 50).map(float), max_size=25))  # whole numbers: prefix sums stay exact
+def test_best_span_is_the_largest_sum_run(values):
+    first, last = bp._best_span(np.array(values, dtype=float))
+    best = _reference_best_span(values)
+    if last < 0:
+        assert best <= 0 and first == len(values)
+    else:
+        assert sum(values[first : last + 1]) == pytest.approx(best) and best > 0
+
+
+def _reference_segments(values: list[float], cost: float) -> float:
+    """The best total of any body/chrome labelling (starting and ending as chrome), every labelling tried."""
+    best = -float("inf")
+    for mask in itertools.product([False, True], repeat=len(values)):
+        states = [False, *mask, False]
+        changes = sum(a != b for a, b in zip(states, states[1:]))
+        best = max(best, sum(v for v, body in zip(values, mask) if body) - cost * changes)
+    return best
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-80, 80).map(lambda v: v / 4), max_size=9), st.sampled_from([0.5, 2.0, 10.0]))
+def test_segments_are_the_best_labelling(values, cost):
+    body = bp._segments(np.array(values, dtype=float), cost)
+    states = [False, *body.tolist(), False]
+    total = sum(v for v, b in zip(values, body) if b) - cost * sum(a != b for a, b in zip(states, states[1:]))
+    assert total == pytest.approx(_reference_segments(values, cost))
+
+
+def test_page_decision_sets_the_bar_by_how_sure_the_page_is():
+    spec = {"precision_weight": 0.6, "lowest": 0.1, "highest": 0.9, "switch_cost": 0.0}
+    words = np.full(20, 10)
+    open_rows = np.ones(20, bool)
+    sure_page = np.array([0.95] * 4 + [0.45] * 4 + [0.02] * 12)  # a doubtful line would lower a high precision
+    unsure_page = np.array([0.55] * 4 + [0.45] * 4 + [0.02] * 12)  # it is as good as the rest, and recall counts
+    assert (bp._page_decision(sure_page, words, open_rows, spec)[4:8] < 0.5).all()
+    assert (bp._page_decision(unsure_page, words, open_rows, spec)[:8] >= 0.5).all()
+    assert (bp._page_decision(unsure_page, words, open_rows, spec)[8:] < 0.5).all()
+    closed = open_rows.copy()
+    closed[:2] = False  # lines a rule removed keep their score
+    assert (bp._page_decision(sure_page * closed, words, closed, spec)[:2] == 0).all()

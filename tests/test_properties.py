@@ -180,7 +180,15 @@ test_boilerplate_records_every_line_it_removes, test_boilerplate_records_every_l
 JOINED_ACROSS_A_REMOVAL = "What comes next\nADVERTISEMENT\nThe council said it would publish the report"
 # Still open: a known counterexample, run first every time, so the strict xfail below is deterministic.
 _BODY = "Hundreds of fishing boats blocked the harbour of Brest on Wednesday in protest against new catch quotas."
-CHROME_AMID_BODY = "\n".join([_BODY, "ADVERTISEMENT", "CoastalWire.com - News From Every Shore"] + [_BODY] * 7)
+CHROME_AMID_BODY = "\n".join([
+    "Storm season starts early in the North Atlantic", "CafÃ© owners say the â€œnewâ€\x9d rules hurt",
+    "CafÃ© owners say the â€œnewâ€\x9d rules hurt", _BODY,
+    "The quotas, agreed in Brussels last month, cut the allowed catch of sole and hake by up to 40%.",
+    "“We are the first to want fish in the sea tomorrow,” said Yann Le Goff, who has fished for 31 years.",
+    "ADVERTISEMENT",
+    "The club intconcludes to rebuild its west stand before the new season, the secretary said on Monday.",
+    "In Liège, the steelworks that once lit up the valley at night have almost all gone quiet.",
+])
 CONTEXT_XFAIL = pytest.mark.xfail(strict=True, reason=(
     "boilerplate: the context classifier scores a line with its neighbours; a site header in the middle of "
     "the body is kept while an ADVERTISEMENT line removed by a pattern sits beside it, and removed on a "
