@@ -64,10 +64,10 @@ import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import compress, filterfalse
-from operator import itemgetter, mul
+from itertools import chain, compress, filterfalse, repeat
+from operator import contains, itemgetter, methodcaller, mul
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, NamedTuple
+from typing import TYPE_CHECKING, AbstractSet, Iterable, NamedTuple
 
 from wordfreq import get_frequency_dict
 
@@ -407,12 +407,9 @@ class RepairModel:
             self._scans[text] = scan  # repair_text() of the same text needs it again
             if not scan.english:
                 continue
-            words, repairable = self._corpus_words, self._shared.repairable()
-            for info, seen in zip(scan.infos, scan.sightings):  # what the corpus uses intact (see _spun_logit)
-                for word in info.words:
-                    if word in repairable:
-                        words[word] += seen
-                        self._corpus_total += seen
+            # What the corpus uses intact (see _spun_logit): each chunk's common words, as often as it stands.
+            self._corpus_words.update(chain.from_iterable(map(mul, map(_COMMON, scan.infos), scan.sightings)))
+            self._corpus_total += scan.common_words
             # Suspect words in order of first appearance (the estimates add up in that order).
             for chunk, seen in scan.suspect_chunks:
                 for _, word in (self._chunks.get(chunk) or self._chunk_info(chunk)).suspects:
@@ -555,12 +552,7 @@ class RepairModel:
         suspects = [t for t in self._suspect_tokens(text, scan, relevant) if self._line_is_english(text, t, line_verdicts)]
         lowercase_seen = {t.lower for t in suspects if not t.text[:1].isupper()}
         repeats = Counter(t.lower for t in suspects)
-        counts: Counter = Counter()  # how often each word stands in the text (see _reading_features)
-        for info, seen in zip(scan.infos, scan.sightings):
-            for word in info.words:
-                counts[word] += seen
-        doc_words = _TextWords(sorted(set(counts).difference(repeats)), counts,
-                               _unpack(sum(map(mul, scan.sightings, map(_COUNTS, scan.infos))))[0])
+        doc_words = _TextWords(text, scan, repeats.keys())  # its other words (see _topic_support, _reading_features)
         evidence: list[_Reading] = []  # of each repair made
         held: list[tuple[Token, bool]] = []  # terms the text or corpus keeps using, that no other word backs
         doubtful: list[tuple[Token, Repair, _Reading, bool]] = []  # readings below min_confidence (, held)
@@ -627,11 +619,11 @@ class RepairModel:
         # whitespace, so these are the chunks of _CHUNK.
         counts = Counter(text.split())
         infos = self._chunk_infos(counts)
-        _, prose, known, english, foreign = _unpack(sum(map(mul, counts.values(), map(_COUNTS, infos))))
+        tokens, prose, known, english, foreign, common = _unpack(sum(map(mul, counts.values(), map(_COUNTS, infos))))
         suspect_chunks = tuple(compress(counts.items(), map(_SUSPECTS, infos)))
         rare_chunks = tuple(compress(counts.items(), map(_RARE, infos)))
         return _Scan(_looks_english(prose, known, english, foreign), infos, tuple(counts.values()), suspect_chunks,
-                     rare_chunks)
+                     rare_chunks, common, tokens)
 
     def _chunk_infos(self, chunks: Counter) -> tuple["_ChunkInfo", ...]:
         """The analysis of each of the distinct ``chunks``."""
@@ -649,10 +641,13 @@ class RepairModel:
     def _chunk_info(self, chunk: str) -> "_ChunkInfo":
         if _NOT_PROSE.search(chunk) or not chunk.isascii():  # a URL, number, code...: no prose tokens
             tokens = _TOKEN.findall(chunk)
-            info = _ChunkInfo(_pack(len(tokens), 0, 0, 0, 0), (), True, _topic_words(tokens))
+            words = _topic_words(tokens)
+            common = self._common_words(words)
+            info = _ChunkInfo(_pack(len(tokens), 0, 0, 0, 0, len(common)), (), True, words, (), common)
         else:
             tokens = prose = known = english = foreign = 0
             suspects, rare = [], []
+            freq = self._freq
             words = []
             # Most chunks are one plain word: no need to run the tokenizer on them.
             found = [(0, chunk)] if chunk.isalpha() else [(m.start(), m.group()) for m in _TOKEN.finditer(chunk)]
@@ -663,15 +658,23 @@ class RepairModel:
                     continue  # iPhone, McDonald: a name
                 prose += 1
                 lower = word.lower()
-                zipf = self.zipf(lower)
+                f = freq.get(lower)
+                zipf = math.log10(f) + 9 if f else 0.0  # self.zipf(lower), inlined: runs for every new chunk
                 known += zipf >= 3.0
                 english += lower in FUNCTION_WORDS
                 foreign += lower in _FOREIGN_FUNCTION_WORDS
                 if len(word) >= MIN_TOKEN_LEN and word.isalpha() and not word.isupper() and zipf < RARE_SUSPECT_ZIPF:
                     (suspects if zipf < UNKNOWN_ZIPF else rare).append((offset, word))
-            info = _ChunkInfo(_pack(tokens, prose, known, english, foreign), tuple(suspects), False, _topic_words(words),
-                              tuple(rare))
+            words = _topic_words(words)
+            common = self._common_words(words)
+            info = _ChunkInfo(_pack(tokens, prose, known, english, foreign, len(common)), tuple(suspects), False, words,
+                              tuple(rare), common)
         return info
+
+    def _common_words(self, words: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of ``words`` common enough to be restored (what _corpus_words counts)."""
+        common = tuple(filter(self._shared.repairable().__contains__, words))
+        return words if len(common) == len(words) else common
 
     def _suspect_tokens(self, text: str, scan: "_Scan", only: set[str] | None = None, rare: bool = False) -> list[Token]:
         """Every sighting of a suspect word (of the words ``only``, in lower case), in text order; of a rare
@@ -750,7 +753,7 @@ class RepairModel:
             end = text.find("\n", tok.end)
             end = len(text) if end < 0 else end
             counts = Counter(text[start:end].split())
-            tokens, prose, known, english, foreign = _unpack(
+            tokens, prose, known, english, foreign, _ = _unpack(
                 sum(map(mul, counts.values(), map(_COUNTS, self._chunk_infos(counts)))))
             verdicts[start] = tokens < 6 or _looks_english(prose, known, english, foreign)
         return verdicts[start]
@@ -908,10 +911,9 @@ class RepairModel:
         damaged words, the substitute's length, the original's frequency, and the evidence that the spinner swaps
         the original for another substitute (its dictionary has one substitute per word)."""
         f_repaired = self._freq.get(c.repaired, 1e-9)
-        counts: dict[str, int] = getattr(doc_words, "counts", {})
-        tokens: int = getattr(doc_words, "tokens", 0)
+        text_words = doc_words if isinstance(doc_words, _TextWords) else _NO_TEXT_WORDS
         return (c.zipf, math.log(self._neighbour_fit(c, tok)),
-                math.log((counts.get(c.repaired, 0) + 0.1) / (tokens * f_repaired + 0.1)),
+                math.log((text_words.count(c.repaired) + 0.1) / (text_words.tokens * f_repaired + 0.1)),
                 math.log((self._corpus_words.get(c.repaired, 0) + 0.5) / (self._corpus_total * f_repaired + 0.5)),
                 math.log(others + 0.1), float(len(c.substitute)), self.zipf(c.original),
                 math.log(max(0.0, self._soft_by_original.get(c.original, 0.0) - self._soft.get((c.original, c.substitute), 0.0)) + 0.1))
@@ -1158,6 +1160,8 @@ class PhraseEvidence:
 def _topic_support(cand: "_Candidate", doc_words: list[str]) -> float:
     """A text keeps to its topic: the restored word, or other forms of the original word (invest:
     investors, investment), standing intact elsewhere in the text make that reading likelier."""
+    if isinstance(doc_words, _TextWords):
+        return 1.0 + TOPIC_WEIGHT * (doc_words.forms(cand.original) + doc_words.has(cand.repaired))
     if not doc_words:
         return 1.0
     i = bisect.bisect_left(doc_words, cand.original)
@@ -1169,14 +1173,59 @@ def _topic_support(cand: "_Candidate", doc_words: list[str]) -> float:
     return 1.0 + TOPIC_WEIGHT * (forms + exact)
 
 
-class _TextWords(list):
-    """A text's words of three letters or more (sorted, in lower case, without its suspect words), with
-    how often each stands in the text (``counts``) and the text's number of tokens."""
+class _TextWords:
+    """A text's words of three letters or more, in lower case (its chunks' _ChunkInfo.words): how often one
+    stands in the text, which stand in it besides its suspect words, and the text's number of tokens.
 
-    def __init__(self, words: Iterable[str], counts: dict[str, int] | None = None, tokens: int = 0):
-        super().__init__(words)
-        self.counts = counts if counts is not None else {}
-        self.tokens = tokens
+    Speed: worked out only for the words a repair asks about, from the text's scan; most texts ask about none
+    or a few, and most words asked about are not in the text at all (a substring search of the text in lower
+    case tells). Counting every word of a text costs more than a few look-ups: that is done only past
+    EAGER_AFTER words found in the text."""
+
+    EAGER_AFTER = 8
+
+    def __init__(self, text: str = "", scan: _Scan | None = None, suspects: Iterable[str] = ()):
+        self._text, self._lower = text, None
+        self._infos, self._sightings = (scan.infos, scan.sightings) if scan is not None else ((), ())
+        self.tokens = scan.tokens if scan is not None else 0
+        self._suspects = frozenset(suspects)
+        self._counts: dict[str, int] = {}
+        self._all: Counter | None = None
+
+    def _may_hold(self, part: str) -> bool:
+        """False if no word of the text holds ``part`` (words are ASCII tokens of the text, in lower case)."""
+        if self._lower is None:
+            self._lower = self._text.lower()
+        return part in self._lower
+
+    def count(self, word: str) -> int:
+        """How often ``word`` stands in the text (suspect words too)."""
+        if self._all is not None:
+            return self._all.get(word, 0)
+        n = self._counts.get(word)
+        if n is None:
+            if not self._may_hold(word):
+                return 0
+            if len(self._counts) >= self.EAGER_AFTER:
+                self._all = Counter(chain.from_iterable(map(mul, map(_WORDS, self._infos), self._sightings)))
+                return self._all.get(word, 0)
+            n = self._counts[word] = sum(compress(self._sightings, map(contains, map(_WORDS, self._infos),
+                                                                        repeat(word))))
+        return n
+
+    def has(self, word: str) -> bool:
+        """``word`` stands in the text, and is none of its suspect words."""
+        return word not in self._suspects and self.count(word) > 0
+
+    def forms(self, original: str) -> int:
+        """How many of the text's words besides its suspects start with ``original`` (at most TOPIC_MAX_FORMS)."""
+        if not self._may_hold(original):
+            return 0
+        found = set(filter(methodcaller("startswith", original), chain.from_iterable(map(_WORDS, self._infos))))
+        return min(TOPIC_MAX_FORMS, len(found.difference(self._suspects)))
+
+
+_NO_TEXT_WORDS = _TextWords()
 
 
 class _SharedCaches:
@@ -1189,11 +1238,15 @@ class _SharedCaches:
         self.word_doubts: dict[str, tuple[bool, bool]] = {}  # word -> (one edit from a word, word-formed)
         self.readings: dict[str, tuple[_Candidate, ...]] = {}  # in-word readings from the thesaurus alone
         self.originals: dict[str, list[str]] = {}  # substitute -> the thesaurus's originals
-        self._repairable: frozenset[str] | None = None
+        self._repairable: AbstractSet[str] | None = None
 
-    def repairable(self) -> frozenset[str]:
+    def repairable(self) -> AbstractSet[str]:
         """Words common enough to be what a repair restores (Zipf >= MIN_PROVEN_REPAIRED_ZIPF)."""
         if self._repairable is None:
+            rarest = min(self.freq.values(), default=0.0)
+            if rarest > 0 and math.log10(rarest) + 9 >= MIN_PROVEN_REPAIRED_ZIPF:
+                self._repairable = self.freq.keys()  # every word of the vocabulary (wordfreq's floor is Zipf 1)
+                return self._repairable
             floor = 10 ** (MIN_PROVEN_REPAIRED_ZIPF - 9) * 0.99  # cheap pre-filter; the exact test follows
             self._repairable = frozenset(w for w, f in self.freq.items()
                                          if f >= floor and math.log10(f) + 9 >= MIN_PROVEN_REPAIRED_ZIPF)
@@ -1234,30 +1287,34 @@ class _ChunkInfo(NamedTuple):
     non_prose: bool  # a URL, number, code...: its tokens are not prose
     words: tuple[str, ...]  # its tokens of three letters or more, in lower case (what _topic_support looks up)
     rare: tuple[tuple[int, str], ...] = ()  # like suspects, of rare words (RARE_SUSPECT_ZIPF): "puting", "useing"
+    common: tuple[str, ...] = ()  # those of its words common enough to be restored (_SharedCaches.repairable)
 
 
 def _topic_words(tokens: list[str]) -> tuple[str, ...]:
     return tuple({t.lower() for t in tokens if len(t) >= 3})
 
 
-# The five counts of a chunk in one integer, so that a text's are one C-speed sum (each < 2**40).
-_COUNT_BITS = 40
+# The six counts of a chunk in one integer, so that a text's are one C-speed sum (each < 2**32: a text of
+# four billion tokens is out of the question; 192 bits keep the sum as cheap as it was with five counts).
+_COUNT_BITS = 32
 
 
-def _pack(tokens: int, prose: int, known: int, english: int, foreign: int) -> int:
+def _pack(tokens: int, prose: int, known: int, english: int, foreign: int, common: int = 0) -> int:
     b = _COUNT_BITS
-    return tokens | prose << b | known << 2 * b | english << 3 * b | foreign << 4 * b
+    return tokens | prose << b | known << 2 * b | english << 3 * b | foreign << 4 * b | common << 5 * b
 
 
 def _unpack(packed: int) -> list[int]:
+    """tokens, prose tokens, known words, English and foreign function words, common words (_ChunkInfo.common)"""
     mask = (1 << _COUNT_BITS) - 1
-    return [(packed >> (i * _COUNT_BITS)) & mask for i in range(5)]
+    return [(packed >> (i * _COUNT_BITS)) & mask for i in range(6)]
 
 
 _COUNTS = itemgetter(0)
 _SUSPECTS = itemgetter(1)
 _WORDS = itemgetter(3)
 _RARE = itemgetter(4)
+_COMMON = itemgetter(5)
 
 
 class _Scan(NamedTuple):
@@ -1266,6 +1323,8 @@ class _Scan(NamedTuple):
     sightings: tuple[int, ...]  # how often each of them stands in the text
     suspect_chunks: tuple[tuple[str, int], ...]  # (chunk, sightings), in order of first appearance
     rare_chunks: tuple[tuple[str, int], ...] = ()  # the same, of chunks that hold a rare word (_ChunkInfo.rare)
+    common_words: int = 0  # sightings of the words of _ChunkInfo.common
+    tokens: int = 0  # tokens of the text (as tokenize cuts them)
 
 
 def _looks_english(prose: int, known: int, english: int, foreign: int) -> bool:
