@@ -224,7 +224,7 @@ def _first_pass(model, x: np.ndarray, open_rows: np.ndarray) -> np.ndarray:
 
 
 def _without_repeats(lines: list[str]) -> list[str]:
-    """The page as the classifier sees it: the stage removes repeated long lines first (``repeated_line``)."""
+    """The page as the classifier sees it: the stage removes repeated long lines first (``repeated_in_page``)."""
     repeated = boilerplate._repeated_lines(boilerplate._Page(lines)) if lines else []
     return [line for line, again in zip(lines, repeated) if not again]
 

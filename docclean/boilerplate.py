@@ -18,7 +18,7 @@ The text arrives one paragraph (or one visible text node) per line. Three layers
    scores). Lines a pattern or navigation rule already removed are not scored (their neighbours see them
    as chrome). The scores are then decided page by page: a threshold of the page's own (a doubtful line
    goes on a page whose body is sure, stays on one where nothing is), body/chrome segments rather than lone
-   lines. A long line repeating an earlier one (a quoted reply) goes first, as ``repeated_line``, and the
+   lines. A long line repeating an earlier one (a quoted reply) goes first, as ``repeated_in_page``, and the
    classifier judges the page without it. Weights are trained on
    extraction-dev by ``benchmarks/train_boilerplate.py`` and shipped in ``docclean/data``.
 
@@ -542,10 +542,10 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
     np.minimum.at(lex_min, found_line, found_value)
     np.maximum.at(lex_max, found_line, found_value)
     known = lexicon.known_lines(page, n).astype(float)  # whole lines known as chrome have at most 8 words
-    lex = np.column_stack([
+    lex = np.array([  # built as rows and handed over as their columns (a view): np.column_stack costs more
         np.where(has_found, lex_sum / np.maximum(n_found, 1), 0.0), np.where(has_found, lex_min, 0.0),
         np.where(has_found, lex_max, 0.0), np.where(has_found, n_found / n_or_1, 0.0), known,
-    ])
+    ]).T
 
     alpha = (classes & _ALPHA_CHAR).astype(bool)
     alpha_start = _run_starts(alpha)
@@ -616,13 +616,15 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
     prose_idx = np.flatnonzero(prose)
     first_prose = prose_idx[0] if len(prose_idx) else m
     last_prose = prose_idx[-1] if len(prose_idx) else -1
-    counts = Counter(lines)
+    idx = np.arange(m)
+    bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per window size: computed once, asked of several columns
 
     def window_sum(arr: np.ndarray, k: int) -> np.ndarray:
-        c = np.concatenate([[0.0], np.cumsum(arr)])
-        idx = np.arange(m)
-        lo = np.clip(idx - k, 0, m)
-        hi = np.clip(idx + k + 1, 0, m)
+        c = np.zeros(m + 1)
+        np.cumsum(arr, out=c[1:])
+        if k not in bounds:
+            bounds[k] = (_clip(idx - k, 0, m), _clip(idx + k + 1, 0, m))
+        lo, hi = bounds[k]
         return (c[hi] - c[lo]) - arr
 
     prose_f = prose.astype(float)
@@ -632,26 +634,32 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
     win3p = window_sum(prose_f, 3) / 6
     win10p = window_sum(prose_f, 10) / 20
 
-    def shift(arr, k, fill=0.0):
-        arr = np.asarray(arr, dtype=float)
-        out = np.full(m, fill)
+    def shift(arr, k):
+        """The value of the line k above (k > 0) or below, 0.0 past the page's ends."""
+        out = np.zeros(m)
         if k > 0:
-            out[k:] = arr[:-k] if m > k else out[k:]
-        else:
-            out[:k] = arr[-k:] if m > -k else out[:k]
+            if m > k:
+                out[k:] = arr[:-k]
+        elif m > -k:
+            out[:k] = arr[-k:]
         return out
 
     lw = c["log_words"]
     st = c["stop_ratio"]
     sl = c["starts_lower"]
-    prev_open = shift(1.0 - sentence, 1) * shift(lw, 1)  # previous line stops mid-sentence
-    joins = np.clip(shift(1.0 - sentence, 1) * (sl + c["starts_punct"]), 0, 1)
-    idx = np.arange(m)
+    prev_unfinished = shift(1.0 - sentence, 1)
+    prev_open = prev_unfinished * shift(lw, 1)  # previous line stops mid-sentence
+    joins = _clip(prev_unfinished * (sl + c["starts_punct"]), 0, 1)
+    if len(set(lines)) == m:  # no line repeats on most pages
+        duplicates = np.zeros(m)
+    else:
+        counts = Counter(lines)
+        duplicates = np.log1p(np.array([counts[line] - 1 for line in lines], dtype=float))
     cols = [
         np.ones(m), lw, c["log_chars"], sentence, c["ends_colon"], st, c["title_ratio"],
         c["digit_ratio"], c["upper_ratio"], sl, c["starts_punct"], c["chrome_ratio"],
         c["has_separator"], c["has_domain"], c["is_date"],
-        np.log1p(np.array([counts[line] - 1 for line in lines], dtype=float)),
+        duplicates,
         idx / max(m - 1, 1), c["comma_rate"], c["mean_word_len"] / 10, (words <= 2).astype(float),
         mass_before, mass_after, (idx < first_prose).astype(float), (idx > last_prose).astype(float),
         win1, win3, win10, win3p, win10p,
@@ -662,7 +670,12 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
     lex_mean = lex[:, 0]
     cols += [lex_mean, lex[:, 1], lex[:, 2], lex[:, 3], lex[:, 4], shift(lex_mean, 1), shift(lex_mean, -1),
              window_sum(lex_mean, 3) / 6, *_run_features(prose)]
-    return np.column_stack(cols)
+    return _as_columns(cols)
+
+
+def _as_columns(rows: list[np.ndarray]) -> np.ndarray:
+    """np.column_stack of equal-length 1-D arrays (C-ordered), at a third of its cost for a page's few lines."""
+    return np.ascontiguousarray(np.array(rows, dtype=float).T)
 
 
 def _run_features(prose: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -685,21 +698,22 @@ def context_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Second-pass features: the first pass's body scores of the neighbours (jusText-style smoothing)."""
     m = len(p)
 
+    c = np.concatenate([[0.0], np.cumsum(p)])
+    idx = np.arange(m)
+
     def window_mean(k: int) -> np.ndarray:
-        c = np.concatenate([[0.0], np.cumsum(p)])
-        idx = np.arange(m)
-        lo = np.clip(idx - k, 0, m)
-        hi = np.clip(idx + k + 1, 0, m)
+        lo = _clip(idx - k, 0, m)
+        hi = _clip(idx + k + 1, 0, m)
         return (c[hi] - c[lo] - p) / np.maximum(hi - lo - 1, 1)
 
     prev_p = np.concatenate([[0.0], p[:-1]]) if m else p
     next_p = np.concatenate([p[1:], [0.0]]) if m else p
     max_before = np.maximum.accumulate(np.concatenate([[0.0], p[:-1]])) if m else p
     max_after = np.maximum.accumulate(np.concatenate([p[1:], [0.0]])[::-1])[::-1] if m else p
-    logit = np.log(np.clip(p, 1e-4, 1 - 1e-4) / np.clip(1 - p, 1e-4, 1))
+    logit = np.log(_clip(p, 1e-4, 1 - 1e-4) / _clip(1 - p, 1e-4, 1))
     cols = [p, logit / 5, prev_p, next_p, window_mean(2), window_mean(5), window_mean(15), max_before, max_after,
             np.minimum(prev_p, next_p), np.maximum(prev_p, next_p)]
-    return np.column_stack([x] + cols + _body_mass_columns(x, p) + _span_columns(x, p))
+    return np.concatenate([x, np.array(cols + _body_mass_columns(x, p) + _span_columns(x, p), dtype=float).T], axis=1)
 
 
 def _shifted(values: np.ndarray, k: int) -> np.ndarray:
@@ -746,32 +760,48 @@ _SPAN_LEVELS = (0.3, 0.5, 0.7)
 def _best_span(values: np.ndarray) -> tuple[int, int]:
     """First and last line of the contiguous run with the largest sum (Kadane's, with numpy prefix sums);
     (len, -1) when every value is negative."""
-    cum = np.concatenate([[0.0], np.cumsum(values)])
-    lowest_before = np.minimum.accumulate(cum[:-1])
-    gain = cum[1:] - lowest_before
-    last = int(np.argmax(gain)) if len(values) else -1
-    if last < 0 or gain[last] <= 0:
-        return len(values), -1
-    return int(np.argmin(cum[: last + 1])), last
+    first, last = _best_spans(values[None, :])
+    return int(first[0]), int(last[0])
+
+
+def _best_spans(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_best_span of each row of ``values``, all rows in one pass of prefix sums (rows of equal length)."""
+    n, m = values.shape
+    if not m:
+        return np.zeros(n, np.intp), np.full(n, -1, np.intp)
+    cum = np.zeros((n, m + 1))
+    np.cumsum(values, axis=1, out=cum[:, 1:])
+    gain = cum[:, 1:] - np.minimum.accumulate(cum[:, :-1], axis=1)
+    last = np.argmax(gain, axis=1)
+    found = gain[np.arange(n), last] > 0
+    first = np.array([int(np.argmin(cum[k, : e + 1])) for k, e in enumerate(last.tolist())], np.intp)
+    return np.where(found, first, m), np.where(found, last, -1)
+
+
+_SPAN_LEVEL_COLUMN = np.array(_SPAN_LEVELS)[:, None]
 
 
 def _span_columns(x: np.ndarray, p: np.ndarray) -> list[np.ndarray]:
     """For each level t: whether the line is inside the span maximizing the sum of words * (p - t), how far
-    outside it is (signed: negative above the span), and the span's share of the page's words."""
+    outside it is (signed: negative above the span), and the span's share of the page's words. The three
+    levels are searched at once (one row each)."""
     m = len(p)
     words = np.expm1(x[:, FEATURE_NAMES.index("log_words")])
-    idx = np.arange(m)
     total = words.sum() or 1.0
-    cols = []
-    for level in _SPAN_LEVELS:
-        first, last = _best_span(words * (p - level))
-        if last < 0:
-            cols += [np.zeros(m), np.full(m, math.log1p(m)), np.zeros(m)]
-            continue
-        distance = np.where(idx < first, first - idx, np.where(idx > last, idx - last, 0))
-        cols += [((idx >= first) & (idx <= last)).astype(float), np.log1p(distance) * np.where(idx < first, -1.0, 1.0),
-                 np.full(m, words[first : last + 1].sum() / total)]
-    return cols
+    first, last = _best_spans(words * (p - _SPAN_LEVEL_COLUMN))
+    found = last >= 0
+    idx = np.arange(m)
+    above, below = idx < first[:, None], idx > last[:, None]
+    distance = np.where(above, first[:, None] - idx, np.where(below, idx - last[:, None], 0))
+    columns = np.empty((len(_SPAN_LEVELS), 3, m))
+    columns[:, 0] = ~above & ~below
+    columns[:, 1] = np.log1p(distance) * np.where(above, -1.0, 1.0)
+    for k, (start, end) in enumerate(zip(first.tolist(), last.tolist())):
+        columns[k, 2] = words[start : end + 1].sum() / total if found[k] else 0.0
+    if not found.all():  # no span at that level: outside it everywhere, at the page's length
+        columns[~found, 0] = 0.0
+        columns[~found, 1] = math.log1p(m)
+    return list(columns.reshape(-1, m))
 
 
 CONTEXT_NAMES = FEATURE_NAMES + ["p", "logit", "prev_p", "next_p", "win2_p", "win5_p", "win15_p", "max_p_before",
@@ -782,8 +812,13 @@ CONTEXT_NAMES = FEATURE_NAMES + ["p", "logit", "prev_p", "next_p", "win2_p", "wi
     f"{name}_{int(level * 10)}" for level in _SPAN_LEVELS for name in ("in_span", "span_distance", "span_share")]
 
 
+def _clip(values: np.ndarray, lowest, highest) -> np.ndarray:
+    """np.clip without its Python wrapper (which costs more than the clipping, on a page's few lines)."""
+    return np.minimum(np.maximum(values, lowest), highest)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return 1.0 / (1.0 + np.exp(-_clip(z, -30, 30)))
 
 
 class _Stage:
@@ -1200,7 +1235,7 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
             rules.update(header_rules)
     if plain:
         repeated = [i for i in np.flatnonzero(_repeated_lines(page)).tolist() if i not in rules]
-        rules.update(dict.fromkeys(repeated, "repeated_line"))
+        rules.update(dict.fromkeys(repeated, "repeated_in_page"))
     if plain and config.classifier and m - len(rules) >= config.classifier_min_lines:
         if repeated:  # the page is judged as it will read without the copies (as a second cleaning sees it)
             rest = np.flatnonzero(~np.isin(np.arange(m), repeated))
@@ -1283,10 +1318,14 @@ def _repeated_lines(page: _Page) -> np.ndarray:
     benchmark's shingle multisets count a second copy as chrome); short lines repeat legitimately ("Step 1",
     a label). Out-of-fold page F1 on the training split: from 8 words +0.001, from 12 the same, from 5 -0.002,
     every repeat -0.015 (documentation and collections repeat short lines)."""
-    first_seen: dict[str, int] = {}
     repeated = np.zeros(len(page.lines), bool)
-    for i in np.flatnonzero(page.words >= _REPEAT_MIN_WORDS).tolist():
-        if first_seen.setdefault(page.lines[i], i) != i:
+    rows = np.flatnonzero(page.words >= _REPEAT_MIN_WORDS).tolist()
+    long_lines = [page.lines[i] for i in rows]
+    if len(set(long_lines)) == len(long_lines):  # most pages: no copy at all, found without a Python loop
+        return repeated
+    first_seen: dict[str, int] = {}
+    for i, line in zip(rows, long_lines):
+        if first_seen.setdefault(line, i) != i:
             repeated[i] = True
     return repeated
 
@@ -1310,7 +1349,7 @@ def _page_decision(scores: np.ndarray, words: np.ndarray, open_rows: np.ndarray,
     rows = np.flatnonzero(open_rows)
     p = scores[rows]
     order = np.argsort(-p, kind="stable")
-    ranked, weight = p[order], words[rows][order].astype(float)
+    ranked, weight = p[order], words[rows[order]].astype(float)
     body = np.cumsum(ranked * weight)
     if not len(body) or body[-1] <= 0:
         return scores
@@ -1320,7 +1359,7 @@ def _page_decision(scores: np.ndarray, words: np.ndarray, open_rows: np.ndarray,
     below = ranked[k + 1] if k + 1 < len(ranked) else 0.0
     threshold = min(max((ranked[k] + below) / 2, spec["lowest"]), spec["highest"])
     shifted = scores.copy()
-    z = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1)) - math.log(threshold / (1 - threshold))
+    z = np.log(_clip(p, 1e-6, 1 - 1e-6) / _clip(1 - p, 1e-6, 1)) - math.log(threshold / (1 - threshold))
     shifted[rows] = _sigmoid(z)
     if spec.get("switch_cost"):
         segments = _segments((words + 1.0) * (scores - threshold), spec["switch_cost"])

@@ -207,7 +207,7 @@ def test_a_quoted_paragraph_is_kept_once():
     ])
     out, removed = _run(Document(doc_id="q", source_path="q", source_sha256="", text=text))
     assert out.text.count(question) == 1
-    assert ("repeated_line", question) in removed
+    assert ("repeated_in_page", question) in removed
 
 
 def test_empty_and_whitespace_documents_pass_through():

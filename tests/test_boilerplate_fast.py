@@ -5,6 +5,7 @@ page-level decision (largest-sum span, body/chrome segments, the page's own thre
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -188,6 +189,40 @@ def test_best_span_is_the_largest_sum_run(values):
         assert best <= 0 and first == len(values)
     else:
         assert sum(values[first : last + 1]) == pytest.approx(best) and best > 0
+
+
+def _reference_span_columns(x: np.ndarray, p: np.ndarray) -> list[np.ndarray]:
+    """The span columns level by level, as first written (one largest-sum search per level)."""
+    m = len(p)
+    words = np.expm1(x[:, bp.FEATURE_NAMES.index("log_words")])
+    idx = np.arange(m)
+    total = words.sum() or 1.0
+    cols = []
+    for level in bp._SPAN_LEVELS:
+        values = words * (p - level)
+        cum = np.concatenate([[0.0], np.cumsum(values)])
+        gain = cum[1:] - np.minimum.accumulate(cum[:-1])
+        last = int(np.argmax(gain))
+        if gain[last] <= 0:
+            cols += [np.zeros(m), np.full(m, math.log1p(m)), np.zeros(m)]
+            continue
+        first = int(np.argmin(cum[: last + 1]))
+        distance = np.where(idx < first, first - idx, np.where(idx > last, idx - last, 0))
+        cols += [((idx >= first) & (idx <= last)).astype(float), np.log1p(distance) * np.where(idx < first, -1.0, 1.0),
+                 np.full(m, words[first : last + 1].sum() / total)]
+    return cols
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.floats(0, 1)), min_size=1, max_size=30))
+def test_span_columns_of_all_levels_at_once_are_the_per_level_ones_bit_for_bit(lines):
+    x = np.zeros((len(lines), len(bp.FEATURE_NAMES)))
+    x[:, bp.FEATURE_NAMES.index("log_words")] = np.log1p([n for n, _ in lines])
+    p = np.array([score for _, score in lines])
+    fast, reference = bp._span_columns(x, p), _reference_span_columns(x, p)
+    assert len(fast) == len(reference)
+    for got, expected in zip(fast, reference):
+        assert got.tobytes() == expected.tobytes()
 
 
 def _reference_segments(values: list[float], cost: float) -> float:
