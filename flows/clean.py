@@ -30,25 +30,18 @@ def _retry_on_io_error(task, task_run, state) -> bool:
     return False
 
 
-process_batch_task = task(
-    pipeline.process_batch, name="clean-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
-    retry_condition_fn=_retry_on_io_error,
-)
-finalize_batch_task = task(
-    pipeline.finalize_batch, name="finalize-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
-    retry_condition_fn=_retry_on_io_error,
-)
-split_batch_task = task(
-    pipeline.split_batch, name="split-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
-    retry_condition_fn=_retry_on_io_error,
-)
-shingle_batch_task = task(
-    pipeline.shingle_batch_rows, name="shingle-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
-    retry_condition_fn=_retry_on_io_error,
-)
-# The task that runs each batch function of the pipeline.
-BATCH_TASKS = {pipeline.process_batch: process_batch_task, pipeline.finalize_batch: finalize_batch_task,
-               pipeline.shingle_batch_rows: shingle_batch_task, pipeline.split_batch: split_batch_task}
+def _batch_task(fn, name: str):
+    return task(fn, name=name, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
+                retry_condition_fn=_retry_on_io_error)
+
+
+# The task that runs each batch function of the pipeline (one task per batch, never per document).
+BATCH_TASKS = {
+    pipeline.process_batch: _batch_task(pipeline.process_batch, "clean-batch"),
+    pipeline.finalize_batch: _batch_task(pipeline.finalize_batch, "finalize-batch"),
+    pipeline.shingle_batch_rows: _batch_task(pipeline.shingle_batch_rows, "shingle-batch"),
+    pipeline.split_batch: _batch_task(pipeline.split_batch, "split-batch"),
+}
 
 
 def _task_mapper(retries: int):
