@@ -517,7 +517,7 @@ def make_text_fetcher(archive: Archive, work_dir: Path) -> Callable[[list[str]],
     return fetch
 
 
-SHINGLE_FILES_PER_CALL = 32  # staged files shingled per call of the mapper: bounds what comes back at once
+SHINGLE_FILES_PER_CALL = 8  # staged files shingled per call of the mapper: what comes back at once (~20 MB)
 
 
 def shingle_batch_rows(path: str | Path, rows: list[int], n: int, min_line_words: int) -> list:
@@ -630,7 +630,9 @@ class BatchSplit:
 
 
 DUPLICATES_PLAN_FILE = "duplicates-plan.parquet"
-TOP_REMOVED_PER_BATCH = 2_000  # removed lines a batch reports for the run's top ten
+# Removed lines a batch reports for the run's top ten: a line in the run's top ten is near the top of the
+# batches it occurs in, and all batches' lists sit in memory together until the commit (500 at 100k docs).
+TOP_REMOVED_PER_BATCH = 100
 
 
 def split_batch(work_dir: str | Path, batch: int, txn) -> BatchSplit:
@@ -699,6 +701,7 @@ def commit_run(archive: Archive, txn, work_dir: str | Path, report: RunReport, c
         report.duplicates += sp.duplicates
         report.rejects += sp.rejects
         top_removed.update({(rule, text): n for rule, text, n in sp.removed_lines})
+        sp.removed_lines = []
         if len(top_removed) > 20_000:  # bounded memory: unique removed lines grow with the run
             top_removed = Counter(dict(top_removed.most_common(5_000)))
 
