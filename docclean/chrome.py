@@ -407,7 +407,7 @@ def strip_repeated_lines(doc: Document, chrome_set: ChromeSet, config: ChromeCon
     edits: list[Removal] = []
     lines = doc.text.split("\n")
     if line_hashes is None or len(line_hashes) != len(lines):
-        line_hashes = [hash64(line_key(line)) if line.strip() else 0 for line in lines]
+        line_hashes = line_keys_and_hashes(doc, config)[1]  # the same lines as the run counted
     pairs = chrome_set.pairs
     for line, h in zip(lines, line_hashes):
         if h and (site, h) in pairs:

@@ -693,7 +693,8 @@ def commit_run(archive: Archive, txn, work_dir: str | Path, report: RunReport, c
         pq.write_table(dedup_plan.duplicates.select(["doc_id", "duplicate_of", "similarity", "method"]),
                        work / DUPLICATES_PLAN_FILE)
     batches = sorted(int(p.stem.split("-")[1]) for p in _stage_b_files(work))
-    splits = (map_split or serial_map)(split_batch, [(work, b, txn.for_workers()) for b in batches])
+    shipped = txn.for_workers()
+    splits = (map_split or serial_map)(split_batch, [(work, b, shipped) for b in batches])
     top_removed: Counter = Counter()
     for sp in splits:
         txn.adopt(sp.moves)
