@@ -56,15 +56,17 @@ def _ftfy_config(config: NormalizeConfig) -> TextFixerConfig:
 
 
 # Every character one of ftfy's fixers (as we configure them) acts on, apart from mojibake, which
-# ftfy.badness.is_bad detects: entities, C0/C1 controls and terminal escapes, ligatures, ftfy's other
+# ftfy.badness.is_bad detects: entities (ftfy's own entity pattern: a bare "&", as in "Terms & Conditions",
+# is most of a page's hits and never changes), C0/C1 controls and terminal escapes, ligatures, ftfy's other
 # control characters, lone surrogates, Unicode line breaks. A line with none of them and no mojibake
 # is returned by ftfy unchanged (but for NFC, which normalize_text applies to the whole text), so the
 # gate skips ftfy's full pass for almost every line at regex speed.
 _FTFY_TRIGGERS = re.compile(
-    "[&\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
     + "".join(re.escape(chr(c)) for c in sorted(set(chardata.LIGATURES) | set(chardata.CONTROL_CHARS)))
     + "]"
 )
+_HTML_ENTITY = chardata.HTML_ENTITY_RE  # scanned on its own: one character class scans fastest
 _CURLY_QUOTES = re.compile(f"{chardata.SINGLE_QUOTE_RE.pattern}|{chardata.DOUBLE_QUOTE_RE.pattern}")
 
 
@@ -105,6 +107,8 @@ def _line_spans(text: str, pattern: re.Pattern, check=None) -> Iterator[tuple[in
 
 def lines_needing_ftfy(text: str, uncurl_quotes: bool = False) -> list[tuple[int, int]]:
     spans = set(_line_spans(text, _FTFY_TRIGGERS))
+    if "&" in text:
+        spans.update(_line_spans(text, _HTML_ENTITY))
     if not text.isascii():
         if uncurl_quotes:
             spans.update(_line_spans(text, _CURLY_QUOTES))
@@ -143,18 +147,23 @@ def fix_spaces(text: str) -> tuple[str, Counter]:
     if "\r" in text:
         counts["line_breaks"] += text.count("\r")
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text, n = _ODD_SPACES.subn(" ", text)
-    if n:
-        counts["odd_spaces"] += n
-    text, n = _ZERO_WIDTH.subn("", text)
-    if n:
-        counts["zero_width_chars"] += n
-    text, n = _SPACE_RUNS.subn(" ", text)
-    if n:
-        counts["space_runs"] += n
-    text, n = _TRAILING.subn("", text)
-    if n:
-        counts["trailing_spaces"] += n
+    if not text.isascii():  # odd and zero-width spaces are all outside ASCII
+        text, n = _ODD_SPACES.subn(" ", text)
+        if n:
+            counts["odd_spaces"] += n
+        text, n = _ZERO_WIDTH.subn("", text)
+        if n:
+            counts["zero_width_chars"] += n
+    # The substring tests are exact prefilters, and much cheaper than a regex scan of a page (which
+    # stops at every space).
+    if "  " in text or "\t" in text:
+        text, n = _SPACE_RUNS.subn(" ", text)
+        if n:
+            counts["space_runs"] += n
+    if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
+        text, n = _TRAILING.subn("", text)
+        if n:
+            counts["trailing_spaces"] += n
     return text, counts
 
 

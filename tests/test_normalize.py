@@ -52,3 +52,27 @@ def test_a_space_before_a_carriage_return_goes_in_one_pass():
     once, _ = normalize_text("HARBOUR TIMES \r\nDockworkers walked off the job. \r", NormalizeConfig())
     assert once == "HARBOUR TIMES\nDockworkers walked off the job.\n"
     assert normalize_text(once, NormalizeConfig()) == (once, [])
+
+
+def test_the_gates_agree_with_ftfy_on_a_scraped_page():
+    # normalize skips ftfy on lines that can't change: a bare "&" is no entity, an ASCII text has no odd
+    # spaces. The gated result must equal ftfy run on every line (then spaces, NFC) on text like a page.
+    import ftfy
+
+    from docclean.normalize import _ftfy_config, fix_spaces, normalize_text
+
+    page = (
+        "HOME | NEWS | Terms & Conditions | Privacy & Cookies\t\n"
+        "Rock &amp; roll festival returns to the harbour &#8212; organisers say  tickets sold out.\n"
+        "Ships & boats: the port\u2019s caf\u00e9 reopened \u00a0 after the storm. \n"
+        "Minister Jean-NoÃ«l Barrot said â‚¬100 billion\n"
+        "Q&A with the mayor &copy 2024 & more&nbsp;here\n"
+        "\u00a9 2024 Harbour Times &  partners"
+    )
+    fixed, _ = normalize_text(page, NormalizeConfig())
+    spaced, _ = fix_spaces(page)
+    by_line = "\n".join(ftfy.fix_and_explain(line, _ftfy_config(NormalizeConfig()))[0] for line in spaced.split("\n"))
+    assert fixed == fix_spaces(by_line)[0]
+    assert "Terms & Conditions | Privacy & Cookies\n" in fixed  # trailing tab gone, bare "&" kept
+    assert "Rock & roll festival returns to the harbour \u2014 organisers say tickets" in fixed
+    assert "caf\u00e9 reopened after the storm.\n" in fixed and "Jean-Noël Barrot said €100 billion" in fixed
