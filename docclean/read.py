@@ -254,7 +254,12 @@ def _read_single(
         return _reject_doc(
             rel, head, sha, mtime, "too_large", f"{total} bytes > max_file_bytes {config.max_file_bytes}", config
         )
-    stored = fh.read(config.max_file_bytes + 1)
+    # Ask for the size stat gave (plus one byte, to notice growth): a read of the 16 MiB limit allocates
+    # that much first, which cost more than reading a 300 KB page.
+    want = min(size, config.max_file_bytes) + 1
+    stored = fh.read(want)
+    if len(stored) == want and want <= config.max_file_bytes:  # grown since the stat: read on to the limit
+        stored += fh.read(config.max_file_bytes + 1 - len(stored))
     if len(stored) > config.max_file_bytes:  # the file grew since it was stat'ed
         return _reject_doc(
             rel, stored, None, mtime, "too_large", f"more than max_file_bytes {config.max_file_bytes}", config

@@ -314,3 +314,26 @@ def discover_mtime(path: Path):
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+
+
+def test_a_file_that_grew_after_its_stat_is_read_whole_up_to_the_limit(tmp_path):
+    # A scraper may still be appending while the run reads: the read asks for the size the stat gave
+    # (a read of the whole 16 MiB limit allocated that much per file), and must read on when there is more,
+    # still refusing more than max_file_bytes.
+    from datetime import datetime, timezone
+
+    path = write(tmp_path, "growing.txt", ARTICLE.encode())
+    stat_size = path.stat().st_size
+    with open(path, "ab") as fh:
+        fh.write(b"Update: the ministers agreed to meet again in March.\n" * 40)
+    now = datetime.now(timezone.utc)
+
+    def read_with(config):
+        with open(path, "rb") as fh:
+            return read_module._read_single(fh, stat_size, "growing.txt", now, False, False, config)
+
+    doc = read_with(ReadConfig())
+    assert doc.text.endswith("meet again in March.\n") and doc.text.count("Update:") == 40
+    assert doc.source_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    too_big = read_with(ReadConfig(max_file_bytes=stat_size + 100))
+    assert too_big.rejected and too_big.reject_reason == "too_large"
