@@ -50,3 +50,29 @@ def test_inlined_ngram_extraction_gives_langdetects_own_ngrams():
         theirs.append(text)
         ours.append(text)
         assert ours._extract_ngrams() == Detector._extract_ngrams(theirs)
+
+
+def test_the_profile_table_cache_gives_the_same_table_and_never_breaks_a_run(tmp_path, monkeypatch):
+    # The table built from langdetect's JSON profiles is cached on disk for the next process. The cached
+    # one must be the same table, and a damaged or unwritable cache must only cost the slow path.
+    import numpy as np
+
+    from docclean import language
+
+    monkeypatch.setenv("DOCCLEAN_CACHE_DIR", str(tmp_path / "cache"))
+    paths = language._profile_files()
+    built_languages, built = language._load_table(paths)
+    (cached_file,) = (tmp_path / "cache").glob("langdetect-profiles-*.npz")
+    languages, cached = language._load_table(paths)
+    assert languages == built_languages and len(languages) == 55
+    assert list(cached) == list(built) and np.array_equal(cached.matrix, built.matrix)
+    assert cached["the"] == built["the"] and cached.numbers(["the", "a"]) == built.numbers(["the", "a"])
+
+    cached_file.write_bytes(b"not a numpy archive")
+    assert np.array_equal(language._load_table(paths)[1].matrix, built.matrix)  # rebuilt, and re-cached
+    assert np.array_equal(language._load_table(paths)[1].matrix, built.matrix)
+
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("DOCCLEAN_CACHE_DIR", str(blocked))  # can't create a folder there
+    assert np.array_equal(language._load_table(paths)[1].matrix, built.matrix)
