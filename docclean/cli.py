@@ -13,7 +13,8 @@ from pathlib import Path
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
 
-    config = load_config(args.config)  # validate before starting anything
+    overrides = {"run": {"workers": args.workers}} if args.workers is not None else {}
+    config = load_config(args.config, **overrides)  # validate before starting anything
     if args.cluster and (args.engine == "local" or args.ephemeral):
         # --ephemeral would make every Dask worker start a temporary Prefect server of its own.
         print("--cluster runs through the Prefect flow on a shared Prefect API: it cannot be combined with "
@@ -60,7 +61,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             threading.Thread(target=heartbeat, daemon=True).start()
         try:
             result = clean_flow(input=str(args.raw), output=str(args.out), config_path=args.config,
-                                cluster=args.cluster)
+                                cluster=args.cluster, workers=args.workers)
         finally:
             stop.set()
         print(
@@ -271,6 +272,19 @@ def _cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workers(value: str) -> int:
+    """``--workers``: a count, or ``auto`` for the cores this process may run on."""
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes or 'auto', got {value!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 process, got {count}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="docclean", description="Clean, deduplicate and archive scraped web and news text.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -286,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cluster", default=None, metavar="ADDRESS",
                    help="run the batches on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
                    "needs PREFECT_API_URL reachable from the workers and input/archive on shared storage")
+    r.add_argument("--workers", type=_workers, default=None, metavar="N|auto",
+                   help="processes for batch work on this machine (overrides [run] workers; auto: one per "
+                   "usable core)")
     r.set_defaults(func=_cmd_run)
 
     def add_filters(parser: argparse.ArgumentParser) -> None:

@@ -119,14 +119,15 @@ def _cluster_runner(cluster: str, logger):
 
 @flow(name="docclean", log_prints=False, validate_parameters=True)
 def clean_flow(input: str = "raw", output: str = "clean", config_path: str | None = None,
-               cluster: str | None = None) -> dict:
+               cluster: str | None = None, workers: int | None = None) -> dict:
     """Clean every document under `input` into the Parquet archive at `output`.
 
     `cluster`: address of a Dask scheduler (tcp://host:8786) to run the batches on, through prefect-dask;
     needs PREFECT_API_URL set to a Prefect server the workers reach (see flows/dask_cluster.py). Without it, the
-    batches run in this process, or in `run.workers` processes (Prefect's ProcessPoolTaskRunner)."""
+    batches run in this process, or in `run.workers` processes (Prefect's ProcessPoolTaskRunner); `workers`
+    overrides the configuration's `run.workers`."""
     logger = get_run_logger()
-    config: Config = load_config(config_path)
+    config: Config = load_config(config_path, **({"run": {"workers": workers}} if workers is not None else {}))
     input_root, output_root = Path(input), Path(output)
     with contextlib.ExitStack() as stack:
         runner = None

@@ -225,3 +225,32 @@ def test_the_command_keeps_its_exit_codes_when_it_skips_teardown(archive, tmp_pa
     assert shown.returncode == 0
     rows = [json.loads(line) for line in shown.stdout.splitlines()]
     assert rows and all(r["doc_id"] for r in rows)  # every line flushed before the process ended
+
+
+def test_run_takes_its_process_count_from_the_command_line(capsys):
+    import os
+
+    from docclean.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["run", "--workers", "3"]).workers == 3
+    assert parse(["run", "--workers", "auto"]).workers == len(os.sched_getaffinity(0))
+    assert parse(["run"]).workers is None  # the configuration's [run] workers then
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit):
+            parse(["run", "--workers", bad])
+    assert "--workers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_with_workers_from_the_command_line_records_them(tmp_path, capsys):
+    from docclean import open_archive
+
+    write_corpus(tmp_path / "raw")
+    config = tmp_path / "docclean.toml"
+    config.write_text("[run]\nbatch_size = 3\n")  # several batches, so two processes share them
+    code, _, err = _run(capsys, "run", str(tmp_path / "raw"), "--out", str(tmp_path / "clean"), "--engine", "local",
+                        "--config", str(config), "--workers", "2")
+    assert code == 0 and "batches run in 2 processes" in err
+    recorded = open_archive(tmp_path / "clean", "runs").to_table(columns=["config"]).column("config")[0].as_py()
+    assert json.loads(recorded)["run"] == {**json.loads(recorded)["run"], "workers": 2, "batch_size": 3}
