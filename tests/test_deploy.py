@@ -43,7 +43,7 @@ def test_prefect_yaml_deploys_the_cleaning_flow_hourly_on_a_process_pool():
     config = _prefect_yaml()
     hourly = _deployment("hourly")
     assert hourly["entrypoint"] == "flows/clean.py:clean_flow"
-    assert set(hourly["parameters"]) == {"input", "output", "config_path"}
+    assert set(hourly["parameters"]) == {"input", "output", "config_path", "workers"}
     (schedule,) = hourly["schedules"]
     assert schedule["cron"] == "0 * * * *" and schedule["timezone"]
     assert hourly["work_pool"]["name"] == "docclean"
