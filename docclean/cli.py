@@ -152,7 +152,8 @@ def serve_deployment(args: argparse.Namespace):
     from flows.clean import clean_flow
 
     return clean_flow.to_deployment(
-        name=args.name, parameters={"input": str(args.raw), "output": str(args.out), "config_path": args.config},
+        name=args.name, parameters={"input": str(args.raw), "output": str(args.out), "config_path": args.config,
+                                    "workers": args.workers},
         schedules=[Cron(args.cron, timezone=args.timezone)], concurrency_limit=1,
         description="docclean serve: the cleaning flow on a schedule, in one process",
     )
@@ -362,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--timezone", default=SERVE_TIMEZONE, help=f"time zone of the schedule (default: {SERVE_TIMEZONE})")
     se.add_argument("--name", default="serve", help="deployment name (default: serve)")
     se.add_argument("--run-now", action="store_true", help="also start one run right away")
+    se.add_argument("--workers", type=_workers, default=None, metavar="N|auto",
+                    help="processes for batch work in each run (overrides [run] workers; auto: one per usable core)")
     se.set_defaults(func=_cmd_serve)
 
     v = sub.add_parser("verify", help="check that an archive is sound (readable, consistent, no leftovers)")

@@ -78,7 +78,9 @@ def test_serve_builds_a_scheduled_deployment_of_the_cleaning_flow():
 
     deployment = cli.serve_deployment(cli.build_parser().parse_args(["serve", "raw", "--out", "clean"]))
     assert deployment.entrypoint.endswith("clean_flow") or deployment.flow_name == "docclean"
-    assert deployment.parameters == {"input": "raw", "output": "clean", "config_path": None}
+    assert deployment.parameters == {"input": "raw", "output": "clean", "config_path": None, "workers": None}
+    two = cli.serve_deployment(cli.build_parser().parse_args(["serve", "raw", "--workers", "2"]))
+    assert two.parameters["workers"] == 2
     (schedule,) = deployment.schedules
     assert schedule.schedule.cron == "0 * * * *" and schedule.schedule.timezone == "UTC"
 
