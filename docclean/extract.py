@@ -9,10 +9,12 @@ The design, chosen by measurement on extraction-dev (benchmarks/extraction.py; R
 3. DOM pre-cleaning with named rules (``dom_ad_container``, ``dom_paywall``, ``dom_share_widget``...):
    each matched container is removed and its text recorded as a Removal under the rule's name. A paywall
    box marks the document ``truncated``. lexbor tests every alternative of a selector list on every element,
-   so a scan of the raw markup for class words first drops the alternatives that cannot match.
+   so a scan of the raw markup for class words first drops the alternatives that cannot match, and those
+   another alternative already covers (``[class*=related]`` covers ``[class*=related-posts]``).
 4. Main content: when the page has one dominant article-body container (``itemprop=articleBody``,
    ``.entry-content``, <article>, <main>...) holding most of the prose, all of its pre-cleaned text
-   (rendered in place, with the rest of the body set aside for the moment);
+   (as if it were all the page had: read off the page's own rendering between two marker lines where only
+   plain blocks surround it, else rendered alone with the rest of the body set aside for the moment);
    otherwise Resiliparse's main-content heuristics; when those look unsure (little text, or much prose
    left outside) trafilatura (fast mode, on the pre-cleaned page) decides instead.
 5. Text rules on the blocks (the title repeated as a heading, bare ad markers); every visible block left
@@ -59,26 +61,33 @@ DOM_RULES: dict[str, tuple[str, ...]] = {
     "dom_share_widget": (
         "[class~=share]", "[class*=share-buttons]", "[class*=share-bar]", "[class*=share-links]", "[class*=share-tools]",
         "[class*=social-share]", "[class*=sharing]", "[class*=social-links]", "[class*=social-icons]", "[class*=addtoany]",
-        "[class*=a2a_kit]", "[class*=sharedaddy]", "[id^=share]", "[class*=Share]",
+        "[class*=a2a_kit]", "[class*=sharedaddy]", "[id^=share]", "[class*=Share]", "[class*=social]",
     ),
     "dom_newsletter": (
         "[class*=newsletter]", "[id*=newsletter]", "[class^=subscribe]", "[class~=signup]", "[class*=signup-form]",
         "[id*=mc_embed]", "[class*=mc4wp]", "[class*=signup]", "[class*=sign-up]", "[class*=subscribe]",
+        "[id*=signup]", "[id*=subscribe]",
     ),
     "dom_related_links": (
         "[class^=related]", "[class*=related-posts]", "[class*=related-articles]", "[class*=related-content]",
         "[class*=related-stories]", "[id^=related]", "[class*=more-stories]", "[class^=trending]", "[class*=most-popular]",
         "[class*=outbrain]", "[id*=outbrain]", "[class*=taboola]", "[id*=taboola]", "[class*=read-next]", "[class~=recommended]",
-        "[class*=related]", "[class*=Related]", "[class*=recommend]",
+        "[class*=related]", "[class*=Related]", "[class*=recommend]", "[class*=recent-posts]", "[id*=recent-posts]",
     ),
     "dom_call_to_action": (
         "[class~=cta]", "[class^=cta-]", "[class*=-cta]", "[class*=call-to-action]", "[class*=calltoaction]", "[id^=cta]",
+        "a[class*=button]", "a[class*=btn]", "[class*=wp-block-button]", "[class*=elementor-button]",
+        "[class*=button-wrapper]", "[class*=add-to-cart]",
     ),
     "dom_author_bio": (
         "[class*=author-bio]", "[class*=about-author]", "[class*=author-box]", "[class*=author-info]",
         "[class*=authorbio]", "[class*=author-card]", "[class*=about_author]", "[class*=author__about]",
         "[class*=author__bio]", "[class*=author--bio]", "[class*=author-promo]",
     ),
+    "dom_byline": ("[class*=byline]", "[class*=post-meta]", "[class*=entry-meta]", "[class*=article-meta]",
+                   "[class*=read-time]", "[class*=readtime]", "[class*=reading-time]"),
+    "dom_tag_list": ("[class~=tags]", "[class*=tag-list]", "[class*=post-tags]", "[class*=entry-tags]",
+                     "[class*=article-tags]"),
     "dom_navigation": ("nav", "[role=navigation]", "[class*=breadcrumb]", "[class~=menu]", "[class*=skip-link]",
                        "[class*=pagination]", "[class*=nav-links]"),
     "dom_site_header": ("body > header", "[role=banner]"),
@@ -171,13 +180,13 @@ def _extract(doc: Document, config: ExtractConfig) -> StageResult:
     if config.preclean_dom:
         edits += preclean(tree, attributes)
 
-    all_blocks = text_blocks(
-        extract_plain_text(tree, main_content=False, alt_texts=False, comments=True, form_fields=False)
-    )
     if config.extractor == "trafilatura":  # trafilatura's full pipeline (with its fallbacks), for comparison
+        all_blocks = text_blocks(_plain_text(tree))
         blocks = trafilatura_blocks(tree.document.html if config.preclean_dom else doc.html, doc.url, fast=False)
     else:
-        blocks = main_content_blocks(doc, tree, all_blocks, config, attributes)
+        containers = BodyContainers(tree, attributes)
+        all_blocks = containers.render_page()
+        blocks = main_content_blocks(doc, tree, all_blocks, config, containers)
 
     title = doc.title or meta.get("title")
     blocks, rule_edits = clean_blocks(blocks, title)
@@ -223,7 +232,7 @@ SENTENCE_END = re.compile(r"[.!?:;)\"”’]$")
 
 
 def main_content_blocks(doc: Document, tree: HTMLTree, all_blocks: list[str], config: ExtractConfig,
-                        attributes: PageAttributes | None = None) -> list[str]:
+                        containers: BodyContainers | None = None) -> list[str]:
     main_blocks: list[str] | None = None
 
     def main() -> list[str]:  # Resiliparse's main-content pass is the costliest step: only when needed
@@ -234,7 +243,7 @@ def main_content_blocks(doc: Document, tree: HTMLTree, all_blocks: list[str], co
             )
         return main_blocks
 
-    blocks = body_container_blocks(tree, main, all_blocks, attributes)
+    blocks = body_container_blocks(tree, main, all_blocks, containers)
     if blocks and sum(len(b) for b in blocks) >= config.fallback_below_chars:
         return blocks
     if sum(len(b) for b in main()) < config.fallback_below_chars or leaves_out_prose(all_blocks, main()):
@@ -242,25 +251,129 @@ def main_content_blocks(doc: Document, tree: HTMLTree, all_blocks: list[str], co
     return main()
 
 
+def _plain_text(tree: HTMLTree) -> str:
+    return extract_plain_text(tree, main_content=False, alt_texts=False, comments=True, form_fields=False)
+
+
+class BodyContainers:
+    """The page's article-body container candidates (BODY_CONTAINERS), found with one walk of the tree; each
+    group's largest element and the group's total text are measured when first asked for."""
+
+    def __init__(self, tree: HTMLTree, attributes: PageAttributes | None = None):
+        self.tree = tree
+        self.groups = [attributes.selector(selectors) if attributes is not None else ", ".join(selectors)
+                       for selectors in BODY_CONTAINERS]
+        query = ", ".join(group for group in self.groups if group)
+        self.found = _nodes(tree.body.query_selector_all(query)) if query else []
+        self._measured: dict[int, tuple] = {}
+        self._rendered: tuple | None = None  # (element, its blocks) rendered within the page
+
+    def best(self, index: int) -> tuple:
+        """(largest element or None, its text length, all the group's elements' text length)."""
+        if index not in self._measured:
+            group = self.groups[index]
+            best, best_chars, all_chars = None, 0, 0
+            for element in (e for e in self.found if e.matches(group)) if group is not None else ():
+                chars = len(element.text)
+                all_chars += chars
+                if chars > best_chars:
+                    best, best_chars = element, chars
+            self._measured[index] = best, best_chars, all_chars
+        return self._measured[index]
+
+    def first_candidate(self):
+        """The element body_container_blocks weighs first: the largest of the first group with enough text."""
+        for index in range(len(self.groups)):
+            best, best_chars, _ = self.best(index)
+            if best is not None and best_chars >= MIN_CONTAINER_CHARS:
+                return best
+        return None
+
+    def render_page(self) -> list[str]:
+        """The page's blocks. The first candidate container is rendered within the page between two marker
+        paragraphs, which gives its own blocks too, saving a second rendering of most of the page: the same
+        blocks as rendering it alone where nothing around it changes how it renders (only <div>, <section>,
+        <article>, <main> above it), both markers come out as lines of their own and no list bullet stands
+        alone beside one (tests/test_extract_fast_paths.py checks every extraction-dev page); otherwise it
+        is rendered alone when needed. (``comments=`` matters only to main-content extraction.)"""
+        candidate = self.first_candidate() if self.found else None
+        if candidate is None or not _renders_alike_alone(candidate):
+            return text_blocks(_plain_text(self.tree))
+        start, end = self.tree.create_element("p"), self.tree.create_element("p")
+        start.append_child(self.tree.create_text_node(_MARK_START))
+        end.append_child(self.tree.create_text_node(_MARK_END))
+        parent, after = candidate.parent, candidate.next_sibling
+        parent.insert_before(start, candidate)
+        if after is not None:
+            parent.insert_before(end, after)
+        else:
+            parent.append_child(end)
+        try:
+            text = _plain_text(self.tree)
+        finally:
+            start.remove()
+            end.remove()
+        if _MARK not in text:  # not rendered (inside an element Resiliparse skips)
+            return text_blocks(text)
+        blocks = text_blocks(text)
+        try:
+            first, last = blocks.index(_MARK_START), blocks.index(_MARK_END)
+        except ValueError:
+            first = last = -1
+        if not (0 <= first < last) or text.count(_MARK) != 2 or _bullet_beside_a_mark(text):
+            return text_blocks(_plain_text(self.tree))  # a marker ran into other text, or may have changed it
+        self._rendered = candidate, blocks[first + 1:last]
+        del blocks[last]
+        del blocks[first]
+        return blocks
+
+    def blocks(self, element) -> list[str]:
+        """The element's blocks as if it were all the page had."""
+        if self._rendered is not None and self._rendered[0] is element:
+            return self._rendered[1]
+        return text_blocks(_plain_text_alone(self.tree, element))
+
+
+def _bullet_beside_a_mark(text: str) -> bool:
+    """Whether a line next to a marker holds a list bullet alone: whether text_blocks drops such a line
+    depends on white space after it, which the marker beside it can change."""
+    for mark in (_MARK_START, _MARK_END):
+        at = text.find(mark)
+        before = text[max(0, at - 200):at].splitlines()
+        after = text[at + len(mark):at + len(mark) + 200].splitlines()
+        lines = [line for line in before if line.strip()][-1:] + [line for line in after if line.strip()][:1]
+        if any(not text_blocks(line + " ") for line in lines):  # dropped when white space follows: a bullet
+            return True
+    return False
+
+
+_MARK = "docclean-container-mark-2f9c1e7a-"  # a page that writes it takes the long way (counted below)
+_MARK_START, _MARK_END = _MARK + "start", _MARK + "end"
+_PLAIN_BLOCK_TAGS = frozenset(("div", "section", "article", "main"))
+
+
+def _renders_alike_alone(element) -> bool:
+    """Whether the element renders within the page as it does alone: it and its ancestors below <body> are
+    plain block containers (no list, table, link, pre or skipped element around it)."""
+    node = element
+    while node is not None and node.tag != "body":
+        if node.tag not in _PLAIN_BLOCK_TAGS:
+            return False
+        node = node.parent
+    return node is not None
+
+
 def body_container_blocks(tree: HTMLTree, main_blocks, all_blocks: list[str],
-                          attributes: PageAttributes | None = None) -> list[str] | None:
+                          containers: BodyContainers | None = None) -> list[str] | None:
     """All the text of the page's article-body container, when it has one that holds most of the text.
     ``main_blocks`` gives the main-content blocks; it is called only when the page's prose does not already
     settle the question (the main content's prose is, nearly always, part of the page's)."""
+    containers = containers or BodyContainers(tree)
+    if not containers.found:
+        return None
     page_prose_chars = sum(len(b) for b in all_blocks if _is_prose(b))
-    groups = [attributes.selector(selectors) if attributes is not None else ", ".join(selectors)
-              for selectors in BODY_CONTAINERS]
-    # one walk of the tree for all the groups (each query walks all of it), then each group's share
-    found = _nodes(tree.body.query_selector_all(", ".join(group for group in groups if group)))
-    for group in groups:
-        if group is None or not found:
-            continue
-        best, best_chars, all_chars = None, 0, 0
-        for element in (e for e in found if e.matches(group)):
-            chars = len(element.text)
-            all_chars += chars
-            if chars > best_chars:
-                best, best_chars = element, chars
+    for index in range(len(containers.groups)):
+        best, best_chars, all_chars = containers.best(index)
         if best is None or best_chars < MIN_CONTAINER_CHARS:
             continue
         # A main content's prose measured up to 10% more than the page's, and Resiliparse renders some pages'
@@ -271,7 +384,7 @@ def body_container_blocks(tree: HTMLTree, main_blocks, all_blocks: list[str],
                 continue
         if best_chars < DOMINANT_CONTAINER_SHARE * all_chars:
             continue  # a feed of similar boxes (reviews, teasers, posts): none of them is "the" body
-        blocks = text_blocks(_plain_text_alone(tree, best))
+        blocks = containers.blocks(best)
         if blocks:
             return blocks
     return None
@@ -324,7 +437,8 @@ def preclean(tree: HTMLTree, attributes: PageAttributes | None = None) -> list[R
     removals: list[Removal] = []
     removed: list = []
     page_chars = 0
-    for element in _nodes(body.query_selector_all(", ".join(rule_selectors.values()))):
+    query = attributes.rules_query() if attributes is not None else ", ".join(rule_selectors.values())
+    for element in _nodes(body.query_selector_all(query)):
         # Matches come in document order and nothing inside a removed container is removed, so an element
         # inside any removed container is inside the last one (each contains() call walks up the ancestors).
         if element.tag in NEVER_REMOVED or (removed and removed[-1].contains(element)):
@@ -336,11 +450,11 @@ def preclean(tree: HTMLTree, attributes: PageAttributes | None = None) -> list[R
                 continue
         if len(text) > 300 and _holds_body_text(element):
             continue
-        rule = next(name for name, group in rule_selectors.items() if element.matches(group))
+        if text:  # named only when recorded (each rule's test is a call into lexbor), and while in place
+            rule = next(name for name, group in rule_selectors.items() if element.matches(group))
+            removals.append(Removal(rule=rule, text=text[:2000], stage=STAGE))
         element.remove()
         removed.append(element)
-        if text:
-            removals.append(Removal(rule=rule, text=text[:2000], stage=STAGE))
     return removals
 
 
@@ -363,48 +477,150 @@ def _holds_body_text(element) -> bool:
 # lexbor tests every alternative of a selector list on every element, and the class tests were most of this
 # stage's time: most alternatives name a class word the page never uses. A regex scan of the raw markup for
 # class values tells which can match; the others are left out of the query (the matches are the same).
-# (Tests on id and other attributes are cheap for lexbor: elements rarely carry them.)
+# (Tests on id and other attributes are cheap for lexbor: elements rarely carry them.) lexbor compares
+# attribute values case-sensitively (in quirks mode too), so the scan keeps the words' case.
 _CLASS_VALUES = re.compile(r"""lass\s*=\s*["']?([^"'>]*)""")  # "class=" and "Class=": a fast literal search
-_ANY_CASE_CLASS_VALUES = re.compile(r"""class\s*=\s*["']?([^"'>]*)""", re.I)  # slower: for pages with "CLASS"
-_CLASS_TEST = re.compile(r"""\[class([~^*$|]?)=["']?([^"'\]]*)["']?(?:\s+[is])?\]""")
+_CLASS_TEST = re.compile(r"""\[class([~^*$|]?)=["']?([^"'\]]*)["']?(?:\s+([is]))?\]""")
+_OPERATOR_KIND = {"": "word", "~": "word", "^": "start", "|": "start", "*": "part", "$": "part"}
 
 
-def _class_needs(selector: str) -> tuple[tuple[bool, str], ...]:
-    """The tests a single selector makes on the class attribute: (whole word?, lower-cased value)."""
-    return tuple((operator in ("~", ""), value.lower()) for operator, value in _CLASS_TEST.findall(selector)
-                 if value and not any(c.isspace() for c in value))
+def _class_needs(selector: str) -> tuple[tuple[str, str], ...]:
+    """The tests a single selector makes on the class attribute, as (kind, value): "word", a whole word;
+    "start", the start of one (``^=``, ``|=``); "part", a part of one. Case-insensitive tests are left out."""
+    return tuple((_OPERATOR_KIND[operator], value) for operator, value, flag in _CLASS_TEST.findall(selector)
+                 if value and flag != "i" and not any(c.isspace() for c in value))
 
 
 @functools.cache
-def _with_needs(selectors: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[bool, str], ...]], ...]:
+def _with_needs(selectors: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
     return tuple((selector, _class_needs(selector)) for selector in selectors)
 
 
+@functools.cache
+def _shorter_parts(value: str) -> tuple[str, ...]:
+    """The part tests of the module's selectors that ``value`` contains: when one of them fails, so does
+    ``value``, and its scan is saved."""
+    return tuple(part for part in _known_parts() if part != value and part in value)
+
+
+@functools.cache
+def _known_parts() -> tuple[str, ...]:
+    groups = (*DOM_RULES.values(), *BODY_CONTAINERS, _AUTHOR_ELEMENTS, _BYLINE_ELEMENTS)
+    return tuple(sorted({value for group in groups for _, needs in _with_needs(group)
+                         for kind, value in needs if kind == "part"}, key=len))
+
+
 class PageAttributes:
-    """The class words a page's markup uses, lower-cased (a superset: the scan does not parse the page)."""
+    """The class words a page's markup uses (a superset: the scan does not parse the page)."""
 
     def __init__(self, html: str):
-        values = (_ANY_CASE_CLASS_VALUES if "LASS" in html else _CLASS_VALUES).findall(html)
-        self.class_words = set(" ".join(values).lower().split())
-        self.joined_class_words = " ".join(self.class_words)
+        # "CLASS=" is rare: such a page is scanned lower-cased (a regex ignoring case is several times slower)
+        self.folded = "LASS" in html
+        values = set(_CLASS_VALUES.findall(html.lower() if self.folded else html))
+        self.class_words = set(" ".join(values).split())
+        self.word_starts = " " + " ".join(self.class_words)  # " x" in it: a word starts with x
+        self._found: dict[tuple[str, str], bool] = {}
         self._rules: dict[str, str] | None = None
+        self._rules_query: str | None = None
+        self._kept_alternatives: dict[str, None] = {}  # of all rules, in order
 
-    def may_match(self, needs: tuple[tuple[bool, str], ...]) -> bool:
-        # ~= and = name a whole word; ^= and *= a part of one (^= only of the first, tested as *=)
-        return all(value in (self.class_words if whole_word else self.joined_class_words)
-                   for whole_word, value in needs)
+    def has(self, need: tuple[str, str]) -> bool:
+        """Whether a class word equals (``word``), starts with (``start``) or contains (``part``) the need's
+        value; a value holding a part already found missing is not scanned for."""
+        found = self._found.get(need)
+        if found is None:
+            kind, value = need
+            folded = value.lower() if self.folded else value
+            if kind == "word":
+                found = folded in self.class_words
+            else:
+                found = (all(self.has(("part", part)) for part in _shorter_parts(value))
+                         and (" " + folded if kind == "start" else folded) in self.word_starts)
+            self._found[need] = found
+        return found
+
+    def alternatives(self, selectors: tuple[str, ...]) -> list[str]:
+        """The alternatives of ``selectors`` that may match on this page."""
+        found, has = self._found, self.has
+        kept = []
+        for selector, needs in _with_needs(selectors):
+            for need in needs:  # a plain loop: this runs for some 170 selectors a page
+                present = found.get(need)
+                if not (has(need) if present is None else present):
+                    break
+            else:
+                kept.append(selector)
+        return kept
 
     def selector(self, selectors: tuple[str, ...]) -> str | None:
         """The alternatives of ``selectors`` that may match on this page, as one selector list."""
-        return ", ".join(selector for selector, tests in _with_needs(selectors)
-                         if not tests or self.may_match(tests)) or None
+        return ", ".join(self.alternatives(selectors)) or None
 
     def rules(self) -> dict[str, str]:
         """DOM_RULES as selector lists, without the alternatives that cannot match and the empty rules."""
         if self._rules is None:
-            found = ((rule, self.selector(selectors)) for rule, selectors in DOM_RULES.items())
-            self._rules = {rule: selector for rule, selector in found if selector}
+            self._rules = {}
+            for rule, selectors in DOM_RULES.items():
+                kept = self.alternatives(selectors)
+                if kept:
+                    self._rules[rule] = ", ".join(kept)
+                    self._kept_alternatives.update(dict.fromkeys(kept))
         return self._rules
+
+    def rules_query(self) -> str:
+        """All the rules' alternatives in one selector list, without those another one left in already
+        matches (``[class*=related]`` finds every ``[class*=related-posts]``): the same elements, sooner."""
+        if self._rules_query is None:
+            self.rules()
+            kept = self._kept_alternatives
+            self._rules_query = ", ".join(a for a in kept if not any(wider in kept for wider in _WIDER.get(a, ())))
+        return self._rules_query
+
+
+# "body > tag", "tag", "[attr]", "[attr OP value]", "tag[attr OP value]" (no case flag); other forms are
+# left alone
+_SIMPLE_SELECTOR = re.compile(
+    r"""(body > )?([a-z][a-z0-9-]*)?(?:\[([a-z][a-z-]*)(?:([~^*$|]?)=(?:"([^"]*)"|'([^']*)'|([^"'\]\s]+)))?\])?""")
+
+
+def _parse_simple(selector: str) -> tuple | None:
+    m = _SIMPLE_SELECTOR.fullmatch(selector)
+    if m is None or not (m[2] or m[3]):
+        return None
+    value = next((v for v in m.group(5, 6, 7) if v is not None), None)
+    return bool(m[1]), m[2], m[3], m[4], value
+
+
+def _attribute_implies(narrow: tuple, wide: tuple) -> bool:
+    """Every element ``[name op value]`` ``narrow`` matches, ``wide`` matches."""
+    (name, op, value), (wide_name, wide_op, wide_value) = narrow, wide
+    if name != wide_name:
+        return False
+    if wide_op is None:  # [name]: the attribute is there
+        return True
+    if op is None:
+        return False
+    if wide_op == "*":
+        return wide_value in value and op in "*^$|~="
+    if wide_op == "^":
+        return value.startswith(wide_value) and op in ("^", "|", "")
+    if wide_op == "$":
+        return value.endswith(wide_value) and op in ("$", "")
+    return wide_op == op and wide_value == value
+
+
+def _wider(narrow: str, wide: str) -> bool:
+    """Whether selector ``wide`` matches every element ``narrow`` matches (and is not the same selector)."""
+    n, w = _parse_simple(narrow), _parse_simple(wide)
+    if n is None or w is None or n == w:
+        return False
+    (n_child, n_tag, *n_attribute), (w_child, w_tag, *w_attribute) = n, w
+    return ((n_child or not w_child) and (w_tag is None or w_tag == n_tag)
+            and (w_attribute[0] is None or (n_attribute[0] is not None and _attribute_implies(n_attribute, w_attribute))))
+
+
+_ALL_ALTERNATIVES = tuple(dict.fromkeys(a for group in DOM_RULES.values() for a in group))
+_WIDER = {a: wider for a in _ALL_ALTERNATIVES if (wider := tuple(w for w in _ALL_ALTERNATIVES if _wider(a, w)))}
 
 
 # --- extraction helpers ----------------------------------------------------------------------------
@@ -588,8 +804,17 @@ def _json_ld_scripts(tree: HTMLTree, html: str | None):
     more of them than the head holds (lexbor matches the type in any case: lower and upper are counted)."""
     in_head = _nodes(tree.head.query_selector_all(_LD_SCRIPT)) if tree.head is not None else []
     yield from in_head
-    if tree.body is not None and (html is None or html.count("ld+json") + html.count("LD+JSON") > len(in_head)):
+    if tree.body is not None and (html is None or _more_than(html, len(in_head), "ld+json", "LD+JSON")):
         yield from _nodes(tree.body.query_selector_all(_LD_SCRIPT))
+
+
+def _more_than(text: str, count: int, *needles: str) -> bool:
+    """Whether the needles occur more than ``count`` times in all (each search a pass over ``text``)."""
+    for needle in needles:
+        count -= text.count(needle)
+        if count < 0:
+            return True
+    return False
 
 
 def _json_ld(tree: HTMLTree, html: str | None = None) -> dict:

@@ -76,7 +76,13 @@ def test_edits_are_also_on_the_document_and_tagged_with_the_stage(news):
 
 def test_left_out_blocks_are_recorded_as_not_main_content(news):
     _, edits = news
-    assert "By Maren Holt · 14 March 2025" in removed_by(edits, "not_main_content")
+    assert "Harbour council approves new ferry terminal" in removed_by(edits, "not_main_content")  # the <h1>
+
+
+def test_the_byline_goes_under_its_rule_name_and_still_gives_the_author(news):
+    doc, edits = news
+    assert "By Maren Holt · 14 March 2025" in removed_by(edits, "dom_byline")
+    assert doc.author == "Maren Holt"
 
 
 def test_title_repeated_as_heading_is_not_in_the_body(news):
@@ -240,3 +246,38 @@ def test_date_search_finds_an_undeclared_date_only_when_asked():
     assert run(html)[0].published is None  # off by default: htmldate costs time
     found, _ = run(html, ExtractConfig(date_search=True))
     assert found.published == datetime(2024, 5, 17, tzinfo=timezone.utc)
+
+
+CHROME_IN_BODY = """<html><head><title>How we cut our build times in half</title></head><body>
+<div class="entry-content">
+<p>Our builds took forty minutes last spring, and the team had started to plan their days around them.</p>
+<div class="wp-block-buttons"><div class="wp-block-button"><a class="wp-block-button__link" href="/demo">Book a demo</a></div></div>
+<p>We split the test suite by package, cached the dependencies and moved the slow checks to a nightly run.</p>
+<p>Now a build takes eighteen minutes, and <a class="inline" href="/post">the cache write-up</a> has the details.</p>
+<a class="btn btn-primary" href="/trial">Start your free trial</a>
+<div id="newsletter-signup-box"><h3>Get our engineering notes every month</h3></div>
+<div class="widget recent-posts"><h3>Recent posts</h3><a href="/a">Ten tips for faster tests</a></div>
+<div class="product__add-to-cart"><span>Add to cart</span></div>
+</div></body></html>"""
+
+
+@pytest.mark.parametrize("rule, snippet", [
+    ("dom_call_to_action", "Book a demo"),
+    ("dom_call_to_action", "Start your free trial"),
+    ("dom_call_to_action", "Add to cart"),
+    ("dom_newsletter", "Get our engineering notes every month"),
+    ("dom_related_links", "Ten tips for faster tests"),
+])
+def test_chrome_inside_the_body_container_goes_under_its_rule_name(rule, snippet):
+    doc, edits = run(CHROME_IN_BODY)
+    assert snippet not in doc.text
+    assert any(snippet in text for text in removed_by(edits, rule))
+
+
+def test_body_paragraphs_and_inline_links_around_body_chrome_stay():
+    doc, _ = run(CHROME_IN_BODY)
+    assert doc.text.split("\n\n") == [
+        "Our builds took forty minutes last spring, and the team had started to plan their days around them.",
+        "We split the test suite by package, cached the dependencies and moved the slow checks to a nightly run.",
+        "Now a build takes eighteen minutes, and the cache write-up has the details.",
+    ]
