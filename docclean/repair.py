@@ -45,9 +45,12 @@ term the text keeps repeating, unless other damaged words vouch for the same sub
 Speed: no text is tokenized whole. A text is split on whitespace (C speed) and each distinct chunk's
 analysis (token counts for the language check, damage suspects, topic words) is looked up in a table shared
 by every model of the process; ``learn`` keeps its scan of a text for the ``repair_text`` that follows.
+A new chunk that is one plain word (most are), or one word in plain punctuation ("(word),": the word's analysis
+serves), skips the tokenizer; the analyses are plain tuples, which the garbage collector stops tracking.
 Token objects (with their neighbours) are built only for suspects whose word has a reading and, in texts
 with in-word repairs, for the few words a whole-word repair could touch; readings, typo and coinage checks
-are kept per word. The results are exactly those of tokenizing the whole text (tests/test_repair_fastpath.py).
+are kept per word, and the words a reading asks about are found by searching the text in lower case.
+The results are exactly those of tokenizing the whole text (tests/test_repair_fastpath.py).
 """
 
 from __future__ import annotations
@@ -64,8 +67,8 @@ import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, compress, filterfalse, repeat
-from operator import contains, itemgetter, methodcaller, mul
+from itertools import chain, compress, repeat
+from operator import contains, itemgetter, mul, not_
 from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Iterable, NamedTuple
 
@@ -161,6 +164,8 @@ MAX_KEPT_SCANS = 1024  # texts learn() scanned that repair_text() has not asked 
 MAX_KEPT_CHUNKS = 100_000  # distinct chunks (and words) whose analysis is kept: about 25 MB
 
 _ASCII_LETTERS = frozenset(string.ascii_letters)
+# Punctuation around a word that neither makes its chunk non-prose (_NOT_PROSE) nor joins a token (_TOKEN).
+_EDGE_PUNCTUATION = ",.;:!?\"'()-"
 _APOSTROPHES = frozenset("'\u2019")
 # A token between a determiner and "for"/"to", where only a noun can stand ("the need for").
 _NOUN_SLOT = re.compile(r"(?<![A-Za-z])(?<![A-Za-z]['\u2019])(?:[Tt][Hh][Ee]|[Aa][Nn]?) ([a-z][A-Za-z]*)"
@@ -408,11 +413,11 @@ class RepairModel:
             if not scan.english:
                 continue
             # What the corpus uses intact (see _spun_logit): each chunk's common words, as often as it stands.
-            self._corpus_words.update(chain.from_iterable(map(mul, map(_COMMON, scan.infos), scan.sightings)))
+            self._count_common(scan)
             self._corpus_total += scan.common_words
             # Suspect words in order of first appearance (the estimates add up in that order).
             for chunk, seen in scan.suspect_chunks:
-                for _, word in (self._chunks.get(chunk) or self._chunk_info(chunk)).suspects:
+                for _, word in _SUSPECTS(self._chunks.get(chunk) or self._chunk_info(chunk)):
                     self._learn_word(word, seen)
         self._stale = True  # estimated once before the next repair, not after every document learned
 
@@ -436,6 +441,15 @@ class RepairModel:
                 mine = self._learned[(cand.original, cand.substitute)] = PairEvidence(set())
             mine.words.add(lower)
             mine.occurrences += seen
+
+    def _count_common(self, scan: "_Scan") -> None:
+        """Add the sightings of the scanned text's common words (_ChunkInfo.common) to _corpus_words."""
+        commons = list(map(_COMMON, scan.infos))
+        counted = self._corpus_words
+        counted.update(chain.from_iterable(commons))  # once per distinct chunk, at C speed
+        for common, seen in compress(zip(commons, scan.sightings), map(_MORE_THAN_ONCE, scan.sightings)):
+            for word in common:  # the other sightings of the chunks that stand more than once
+                counted[word] += seen - 1
 
     def _refresh(self) -> None:
         if self._stale:
@@ -541,7 +555,7 @@ class RepairModel:
         repairs: list[Repair] = []
         line_verdicts: dict[int, bool] = {}
         suspect_words = {word.lower() for chunk, _ in scan.suspect_chunks
-                         for _, word in (self._chunks.get(chunk) or self._chunk_info(chunk)).suspects}
+                         for _, word in _SUSPECTS(self._chunks.get(chunk) or self._chunk_info(chunk))}
         readable = {w for w in suspect_words if self._readings(w)}
         if not readable:
             return text, []  # no in-word repair possible, so no whole-word repair either
@@ -621,29 +635,84 @@ class RepairModel:
         infos = self._chunk_infos(counts)
         tokens, prose, known, english, foreign, common = _unpack(sum(map(mul, counts.values(), map(_COUNTS, infos))))
         suspect_chunks = tuple(compress(counts.items(), map(_SUSPECTS, infos)))
-        rare_chunks = tuple(compress(counts.items(), map(_RARE, infos)))
         return _Scan(_looks_english(prose, known, english, foreign), infos, tuple(counts.values()), suspect_chunks,
-                     rare_chunks, common, tokens)
+                     common, tokens)
+
+    def _rare_chunks(self, text: str, scan: "_Scan") -> tuple[tuple[str, int], ...]:
+        """(chunk, sightings) of the chunks that hold a rare word (_ChunkInfo.rare), in order of first appearance:
+        asked for in heavily spun texts only, so not worked out by every scan."""
+        if not any(map(_RARE, scan.infos)):
+            return ()
+        counts = Counter(text.split())
+        return tuple(compress(counts.items(), map(_RARE, self._chunk_infos(counts))))
 
     def _chunk_infos(self, chunks: Counter) -> tuple["_ChunkInfo", ...]:
         """The analysis of each of the distinct ``chunks``."""
         known = self._chunks
-        new = list(filterfalse(known.__contains__, chunks))
+        infos = list(map(known.get, chunks))  # one look-up per chunk (the table is large: each costs)
+        if None not in infos:
+            return tuple(infos)
+        new = list(compress(chunks, map(not_, infos)))  # an analysis is a non-empty tuple
         if len(known) + len(new) > MAX_KEPT_CHUNKS:
             known.clear()
-            new = list(chunks)
-        known.update({chunk: self._chunk_info(chunk) for chunk in new})
-        try:
-            return tuple(known[c] for c in chunks) if len(chunks) < 2 else itemgetter(*chunks)(known)
-        except KeyError:  # another thread emptied the shared table meanwhile
-            return tuple(known.get(c) or self._chunk_info(c) for c in chunks)
+        plain = list(compress(new, map(str.isascii, new)))
+        plain = list(compress(plain, map(str.isalpha, plain)))  # one ASCII word: most new chunks
+        analysed = dict(zip(plain, self._word_infos(plain)))
+        if len(plain) < len(new):
+            analysed.update([(chunk, self._chunk_info(chunk)) for chunk in new if chunk not in analysed])
+        known.update(analysed)
+        return tuple([analysed[chunk] if info is None else info for chunk, info in zip(chunks, infos)])
 
     def _chunk_info(self, chunk: str) -> "_ChunkInfo":
+        if chunk.isalpha() and chunk.isascii():  # most chunks are one plain word...
+            return self._word_info(chunk)
+        core = chunk.strip(_EDGE_PUNCTUATION)
+        if core.isalpha() and core.isascii():
+            # ...or one plain word in punctuation that neither makes it non-prose nor joins a token ("(word),"):
+            # the word's analysis, its offsets shifted past the leading punctuation.
+            info = self._chunks.get(core) or _bounded(self._chunks).setdefault(core, self._word_info(core))
+            offset = chunk.index(core)
+            counts, suspects, non_prose, words, rare, common = info
+            if offset and (suspects or rare):
+                info = (counts, tuple((o + offset, w) for o, w in suspects), non_prose, words,
+                        tuple((o + offset, w) for o, w in rare), common)
+            return info
+        return self._mixed_chunk_info(chunk)
+
+    def _word_info(self, word: str) -> "_ChunkInfo":
+        """_mixed_chunk_info of a chunk that is one ASCII word, without the tokenizer."""
+        return self._word_infos((word,))[0]
+
+    def _word_infos(self, chunks: Iterable[str]) -> list["_ChunkInfo"]:
+        """_word_info of each of ``chunks``, with the tables at hand (this runs for most new chunks)."""
+        repairable, freq = self._shared.repairable(), self._freq
+        log10, inner_capital = math.log10, _INNER_CAPITAL.search
+        out = []
+        for word in chunks:
+            lower = word.lower()
+            words = (lower,) if len(word) >= 3 else ()
+            common = words if words and lower in repairable else ()
+            if not (word.islower() or word.istitle() or word.isupper()) and inner_capital(word):
+                out.append((_WORD_COUNTS[8 * len(common)], (), False, words, (), common))  # iPhone: a name
+                continue
+            f = freq.get(lower)
+            zipf = log10(f) + 9 if f else 0.0
+            suspects = rare = ()
+            if zipf < RARE_SUSPECT_ZIPF and len(word) >= MIN_TOKEN_LEN and not word.isupper():
+                if zipf < UNKNOWN_ZIPF:
+                    suspects = ((0, word),)
+                else:
+                    rare = ((0, word),)
+            out.append((_WORD_COUNTS[(zipf >= 3.0) | (lower in FUNCTION_WORDS) << 1 | (lower in _FOREIGN_FUNCTION_WORDS) << 2
+                                     | len(common) << 3 | 16], suspects, False, words, rare, common))
+        return out
+
+    def _mixed_chunk_info(self, chunk: str) -> "_ChunkInfo":
         if _NOT_PROSE.search(chunk) or not chunk.isascii():  # a URL, number, code...: no prose tokens
             tokens = _TOKEN.findall(chunk)
             words = _topic_words(tokens)
             common = self._common_words(words)
-            info = _ChunkInfo(_pack(len(tokens), 0, 0, 0, 0, len(common)), (), True, words, (), common)
+            info = (_pack(len(tokens), 0, 0, 0, 0, len(common)), (), True, words, (), common)
         else:
             tokens = prose = known = english = foreign = 0
             suspects, rare = [], []
@@ -667,8 +736,8 @@ class RepairModel:
                     (suspects if zipf < UNKNOWN_ZIPF else rare).append((offset, word))
             words = _topic_words(words)
             common = self._common_words(words)
-            info = _ChunkInfo(_pack(tokens, prose, known, english, foreign, len(common)), tuple(suspects), False, words,
-                              tuple(rare), common)
+            info = (_pack(tokens, prose, known, english, foreign, len(common)), tuple(suspects), False, words,
+                    tuple(rare), common)
         return info
 
     def _common_words(self, words: tuple[str, ...]) -> tuple[str, ...]:
@@ -681,9 +750,9 @@ class RepairModel:
         word (_ChunkInfo.rare) if ``rare``."""
         found = []
         n = len(text)
-        for chunk, seen in (scan.rare_chunks if rare else scan.suspect_chunks):
+        for chunk, seen in (self._rare_chunks(text, scan) if rare else scan.suspect_chunks):
             info = self._chunks.get(chunk) or self._chunk_info(chunk)
-            suspects = info.rare if rare else info.suspects
+            suspects = _RARE(info) if rare else _SUSPECTS(info)
             if only is not None:
                 suspects = [(offset, word) for offset, word in suspects if word.lower() in only]
                 if not suspects:
@@ -728,7 +797,7 @@ class RepairModel:
         tokens = []
         for start, word in sorted(starts.items()):
             chunk = _chunk_around(text, start, start + len(word))
-            non_prose = (self._chunks.get(chunk) or self._chunk_info(chunk)).non_prose
+            non_prose = _NON_PROSE(self._chunks.get(chunk) or self._chunk_info(chunk))
             tokens.append(_token_at(text, start, word, non_prose or bool(_INNER_CAPITAL.search(word))))
         return tokens
 
@@ -781,12 +850,13 @@ class RepairModel:
                 if substitute not in synonyms and substitute not in learned:
                     continue
                 prefix, suffix = word[:i], word[j:]
-                for original in self.originals_for(substitute):
+                originals = self.originals_for(substitute)
+                # prefix + original + suffix for every original at C speed (a substitute may have hundreds)
+                restored = list(map(str.__add__, map(prefix.__add__, originals), repeat(suffix)))
+                for original, repaired in compress(zip(originals, restored), map(repairable.__contains__, restored)):
                     if original in substitute or substitute in original:
                         continue  # works for work, aching for ache: a spinner swaps for another word
-                    repaired = prefix + original + suffix
-                    if repaired in repairable:
-                        out.append(_Candidate(repaired, original, substitute, self.zipf(repaired)))
+                    out.append(_Candidate(repaired, original, substitute, self.zipf(repaired)))
         out = tuple(out)
         if pure:
             _bounded(self._shared.readings)[word] = out
@@ -808,7 +878,9 @@ class RepairModel:
             + [a + c + b[1:] for a, b in splits if b for c in letters]
             + [a + c + b for a, b in splits for c in letters]
         )
-        return any(e != word and self.zipf(e) >= 3.0 for e in edits)
+        # Only the edits that are words at all need their Zipf frequency worked out.
+        freq = self._freq
+        return any(math.log10(f) + 9 >= 3.0 for f in filter(None, map(freq.get, filter(word.__ne__, edits))))
 
     def _word_formed(self, word: str) -> bool:
         """Prefix + word, word + word, or word + suffix: how English makes new words."""
@@ -1191,6 +1263,8 @@ class _TextWords:
         self._suspects = frozenset(suspects)
         self._counts: dict[str, int] = {}
         self._all: Counter | None = None
+        self._sorted: list[str] | None = None
+        self._aligned: bool | None = None
 
     def _may_hold(self, part: str) -> bool:
         """False if no word of the text holds ``part`` (words are ASCII tokens of the text, in lower case)."""
@@ -1206,6 +1280,9 @@ class _TextWords:
         if n is None:
             if not self._may_hold(word):
                 return 0
+            if self._searchable(word):
+                n = self._counts[word] = self._count_in_text(word)
+                return n
             if len(self._counts) >= self.EAGER_AFTER:
                 self._all = Counter(chain.from_iterable(map(mul, map(_WORDS, self._infos), self._sightings)))
                 return self._all.get(word, 0)
@@ -1221,8 +1298,63 @@ class _TextWords:
         """How many of the text's words besides its suspects start with ``original`` (at most TOPIC_MAX_FORMS)."""
         if not self._may_hold(original):
             return 0
-        found = set(filter(methodcaller("startswith", original), chain.from_iterable(map(_WORDS, self._infos))))
-        return min(TOPIC_MAX_FORMS, len(found.difference(self._suspects)))
+        if self._searchable(original):
+            found = set()
+            for start, end in self._tokens_starting(original):
+                if end - start >= 3 and self._lower[start:end] not in self._suspects:
+                    found.add(self._lower[start:end])
+                    if len(found) >= TOPIC_MAX_FORMS:
+                        break
+            return len(found)
+        if self._sorted is None:  # the text's distinct words, sorted once: each look-up is then a bisection
+            self._sorted = sorted(set(chain.from_iterable(map(_WORDS, self._infos))))
+        words = self._sorted
+        i = bisect.bisect_left(words, original)
+        found = 0
+        while i < len(words) and words[i].startswith(original) and found < TOPIC_MAX_FORMS:
+            found += words[i] not in self._suspects
+            i += 1
+        return found
+
+    # A text in lower case holds exactly its tokens in lower case, where they stood, unless it has one of the two
+    # characters whose lower case is (or holds) an ASCII letter: a word is then found by searching the text
+    # (C speed) instead of going through its chunks' words (Python speed, per chunk).
+    def _searchable(self, word: str) -> bool:
+        if self._aligned is None:
+            self._aligned = not any(map(self._text.__contains__, _LOWER_TO_ASCII))
+        return self._aligned and word.isascii() and word.isalpha()
+
+    def _tokens_starting(self, part: str):
+        """(start, end) of each token of the text (as tokenize cuts them, in lower case) that starts with ``part``."""
+        lower = self._lower
+        pos = lower.find(part)
+        while pos >= 0:
+            if pos == 0 or (lower[pos - 1] not in _ASCII_LETTERS and not (
+                    pos >= 2 and lower[pos - 1] in _APOSTROPHES and lower[pos - 2] in _ASCII_LETTERS)):
+                yield pos, _TOKEN.match(lower, pos).end()
+            pos = lower.find(part, pos + 1)
+
+    def _count_in_text(self, word: str) -> int:
+        """Sightings of the chunks whose words hold ``word`` (a chunk that holds it twice counts once)."""
+        if len(word) < 3:
+            return 0  # not one of the words: they have three letters or more
+        size, lower = len(word), self._lower
+        n, last_end = 0, -1
+        for start, end in self._tokens_starting(word):
+            if end != start + size:
+                continue
+            if last_end < 0 or _has_space(lower[last_end:start]):
+                n += 1  # another chunk
+            last_end = end
+        return n
+
+
+_LOWER_TO_ASCII = ("\u0130", "\u212a")  # the only characters besides A-Z whose lower case holds an ASCII letter
+
+
+def _has_space(text: str) -> bool:
+    """``text`` holds whitespace (as str.split sees it)."""
+    return any(map(str.isspace, text))
 
 
 _NO_TEXT_WORDS = _TextWords()
@@ -1280,14 +1412,18 @@ def _bounded(table: dict) -> dict:
     return table
 
 
-class _ChunkInfo(NamedTuple):
-    """What one whitespace-separated chunk of text holds (see tokenize)."""
-    counts: int  # _pack(tokens, prose tokens, common words, English and foreign function words)
-    suspects: tuple[tuple[int, str], ...]  # (offset in the chunk, token) of words that may be spinner damage
-    non_prose: bool  # a URL, number, code...: its tokens are not prose
-    words: tuple[str, ...]  # its tokens of three letters or more, in lower case (what _topic_support looks up)
-    rare: tuple[tuple[int, str], ...] = ()  # like suspects, of rare words (RARE_SUSPECT_ZIPF): "puting", "useing"
-    common: tuple[str, ...] = ()  # those of its words common enough to be restored (_SharedCaches.repairable)
+# What one whitespace-separated chunk of text holds (see tokenize), as a plain tuple: the garbage collector stops
+# tracking a tuple of strings and numbers, so a large table of them costs nothing at each collection (a NamedTuple
+# stays tracked: the table made every full collection of a batch's learning several times slower). Its fields:
+#   counts: _pack(tokens, prose tokens, known words, English and foreign function words, common words)
+#   suspects: (offset in the chunk, token) of words that may be spinner damage
+#   non_prose: a URL, number, code...: its tokens are not prose
+#   words: its tokens of three letters or more, in lower case (what _topic_support looks up)
+#   rare: like suspects, of rare words (RARE_SUSPECT_ZIPF): "puting", "useing"
+#   common: those of its words common enough to be restored (_SharedCaches.repairable)
+_ChunkInfo = tuple
+_COUNTS, _SUSPECTS, _NON_PROSE, _WORDS, _RARE, _COMMON = map(itemgetter, range(6))
+_MORE_THAN_ONCE = (1).__lt__  # of a number of sightings
 
 
 def _topic_words(tokens: list[str]) -> tuple[str, ...]:
@@ -1304,17 +1440,14 @@ def _pack(tokens: int, prose: int, known: int, english: int, foreign: int, commo
     return tokens | prose << b | known << 2 * b | english << 3 * b | foreign << 4 * b | common << 5 * b
 
 
+# The counts of a chunk that is one word, by known | English << 1 | foreign << 2 | common << 3 | prose << 4.
+_WORD_COUNTS = tuple(_pack(1, k >> 4 & 1, k & 1, k >> 1 & 1, k >> 2 & 1, k >> 3 & 1) for k in range(32))
+
+
 def _unpack(packed: int) -> list[int]:
     """tokens, prose tokens, known words, English and foreign function words, common words (_ChunkInfo.common)"""
     mask = (1 << _COUNT_BITS) - 1
     return [(packed >> (i * _COUNT_BITS)) & mask for i in range(6)]
-
-
-_COUNTS = itemgetter(0)
-_SUSPECTS = itemgetter(1)
-_WORDS = itemgetter(3)
-_RARE = itemgetter(4)
-_COMMON = itemgetter(5)
 
 
 class _Scan(NamedTuple):
@@ -1322,7 +1455,6 @@ class _Scan(NamedTuple):
     infos: tuple[_ChunkInfo, ...]  # of its distinct chunks
     sightings: tuple[int, ...]  # how often each of them stands in the text
     suspect_chunks: tuple[tuple[str, int], ...]  # (chunk, sightings), in order of first appearance
-    rare_chunks: tuple[tuple[str, int], ...] = ()  # the same, of chunks that hold a rare word (_ChunkInfo.rare)
     common_words: int = 0  # sightings of the words of _ChunkInfo.common
     tokens: int = 0  # tokens of the text (as tokenize cuts them)
 

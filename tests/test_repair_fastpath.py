@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import chain
+from operator import mul
+
 import pytest
 
 from docclean.repair import (
@@ -88,7 +92,8 @@ def test_excluding_pairs_changes_the_readings(model):
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 _PIECES = st.sampled_from(["a", "b", "Q", "the", "for", "xqzvw", "Xqzvw", "intconcludes", "'", "\u2019", " ", " ",
-                           "\n", ".", "\u201c", "(", "-", "7", "/", "\u00e9", "\u00a0", "\t", "iP", "la", "de"])
+                           "\n", ".", "\u201c", "(", "-", "7", "/", "\u00e9", "\u00a0", "\t", "iP", "la", "de",
+                           "\u212a", "\u0130", "\x1c", ",", "theme"])
 
 
 @settings(max_examples=200, deadline=None)
@@ -105,3 +110,62 @@ def test_fast_path_matches_tokenize_on_any_text(text):
     suspects = [t for t in tokens if not t.skip and len(t.text) >= 5 and t.text.isalpha()
                 and not t.text.isupper() and model.zipf(t.lower) < 1.0]
     assert model._suspect_tokens(text, scan) == suspects
+    for chunk in text.split():
+        assert model._chunk_info(chunk) == model._mixed_chunk_info(chunk)
+    from docclean.repair import _TextWords
+
+    plain = _plain_text_words(scan)
+    words = _TextWords(text, scan, {"the"})
+    for word in list(plain) + ["xqz", "intc"]:
+        assert words.count(word) == plain.get(word, 0)
+        assert words.forms(word) == min(3, len({w for w in plain if w.startswith(word)} - {"the"}))
+
+
+# ---- chunk analysis, corpus word counts and text word look-ups: fast paths against the plain definitions ----
+
+_CHUNKS = ["word", "Word", "WORD", "iPhone", "McDonald", "(word),", "'hugegest'", "--spconcludeing--", "(Intconcludes).",
+           "x''y", "e.g.", "U.S.", "\"iPhone\"", "(a)", "'tis", "rock'n'roll", "Ab", "...", "-", "(WORDS)", "players'",
+           "\u201cword\u201d", "strat\u00e9gique", "27.29", "$79.95", "https://a.b/c", "a_b", "well-known", "don't", "puting"]
+
+
+def _plain_text_words(scan) -> Counter:
+    from docclean.repair import _WORDS
+
+    return Counter(chain.from_iterable(map(mul, map(_WORDS, scan.infos), scan.sightings)))
+
+
+def test_chunks_of_one_word_are_analysed_as_the_tokenizer_would(model):
+    for chunk in _CHUNKS + TRICKY.split():
+        assert model._chunk_info(chunk) == model._mixed_chunk_info(chunk), chunk
+    fresh = RepairModel.load()
+    fresh._chunks.clear()
+    chunks = Counter(_CHUNKS + TRICKY.split())
+    assert fresh._chunk_infos(chunks) == tuple(model._mixed_chunk_info(c) for c in chunks)
+
+
+def test_corpus_words_are_the_common_words_of_every_english_text_learned():
+    from docclean.repair import _COMMON
+
+    texts = [TRICKY, "The club intends to rebuild the club house. The club!", "Le club est dans une autonomie pour la"]
+    model = RepairModel.load()
+    model.learn(texts)
+    model._refresh()
+    expected = Counter()
+    for text in texts:
+        scan = model._scan(text)
+        if scan.english:
+            expected.update(chain.from_iterable(map(mul, map(_COMMON, scan.infos), scan.sightings)))
+    assert model._corpus_words == expected and expected["club"] == 5
+
+
+@pytest.mark.parametrize("text", [TRICKY, TRICKY.replace("club", "\u212ablub"), "\u0130stanbul the the-the the", ""])
+def test_text_words_found_by_search_are_the_chunks_words(model, text):
+    from docclean.repair import _TextWords
+
+    scan = model._scan(text)
+    plain = _plain_text_words(scan)
+    suspects = {"intconcludes", "the"}
+    words = _TextWords(text, scan, suspects)
+    for word in sorted(plain) + ["club", "clu", "nec", "ne", "zzz", "th"]:
+        assert words.count(word) == plain.get(word, 0), word
+        assert words.forms(word) == min(3, len({w for w in plain if w.startswith(word)} - suspects)), word
