@@ -256,3 +256,59 @@ def test_page_decision_sets_the_bar_by_how_sure_the_page_is():
     closed = open_rows.copy()
     closed[:2] = False  # lines a rule removed keep their score
     assert (bp._page_decision(sure_page * closed, words, closed, spec)[:2] == 0).all()
+
+
+def _classified_with_scores(lines: list[str], scores: list[float], monkeypatch) -> dict[int, str]:
+    """_classify's rules for ``lines`` when the model's (page-decided) scores are ``scores``."""
+    monkeypatch.setattr(bp, "body_scores", lambda *args, **kwargs: np.array(scores, dtype=float))
+    monkeypatch.setattr(bp, "_model", lambda: None)
+    rules: dict[int, str] = {}
+    bp._classify(bp._Page(lines), rules, [False] * len(lines), bp.BoilerplateConfig())
+    return rules
+
+
+_PROSE = "The council voted on Tuesday to extend the scheme for another two years, its chair told reporters here."
+
+
+def test_a_related_block_after_the_body_goes_whatever_its_scores(monkeypatch):
+    lines = [_PROSE] * 4 + ["More from the newsroom", "Storm closes the ring road", "Mayor backs new tram line"]
+    rules = _classified_with_scores(lines, [0.9] * 4 + [0.7] * 3, monkeypatch)
+    assert sorted(rules) == [4, 5, 6] and set(rules.values()) == {"related_headlines"}
+
+
+def test_a_listing_that_says_more_than_its_intro_keeps_its_sure_entries(monkeypatch):
+    entries = [f"{n} Easy Weeknight Dinners the Whole Family Will Love" for n in range(10, 22)]
+    lines = [_PROSE, *entries, "Load more recipes"]
+    scores = [0.9] + [0.8] * 11 + [0.55, 0.3]  # one doubtful entry, one control
+    rules = _classified_with_scores(lines, scores, monkeypatch)
+    assert sorted(rules) == [12, 13]
+
+
+def test_structure_features_find_the_markers_that_open_each_post():
+    lines = ["Jul 9, 2007", "bphgravity", "Senior Member", "Design and consultation is by far the first.", "Reply",
+             "Jul 9, 2007", "mdshunk", "Senior Member", "Took the words right out of my mouth.", "Reply",
+             "Jul 9, 2007", "e57", "Senior Member", "Troubleshooting, but that is my own opinion?", "Reply"]
+    x = bp.line_features(lines, bp.Lexicon(), [False] * len(lines))
+    column = {name: x[:, i] for i, name in enumerate(bp.FEATURE_NAMES)}
+    assert column["is_marker"].tolist() == [1, 0, 1, 0, 1] * 3  # dates and lines repeated three times
+    assert column["page_date_lines"][0] == pytest.approx(math.log1p(3))
+    assert column["since_marker"][3] == pytest.approx(math.log1p(1))
+    assert column["to_marker"][3] == pytest.approx(math.log1p(1))
+    assert column["ends_question"].tolist()[13] == 1 and column["ends_question"].sum() == 1
+    assert column["page_marker_share"].tolist() == pytest.approx([9 / 15] * 15)
+
+
+@pytest.mark.skipif(bp._model() is None, reason="no trained boilerplate model ships")
+def test_a_third_pass_smooths_the_second_ones_scores(monkeypatch):
+    """train_boilerplate --passes 3 ships a third stage over the second one's scores of the neighbours."""
+    shipped = bp._model()
+    lines = ["Home", "World", _PROSE, "Read the full report", _PROSE, "Share on Facebook", "Most read", "About us"]
+    two = bp.body_scores(lines)
+    monkeypatch.setattr(bp, "_model", lambda: dict(shipped, stage3=shipped["stage2"]))
+    three = bp.body_scores(lines)
+    x = bp.line_features(lines, shipped["lexicon"], None)
+    open_rows = ~bp._decided(bp._Page(lines), x)
+    p1 = np.where(open_rows, bp._sigmoid(shipped["stage1"].logit(x)), 0.0)
+    p2 = np.where(open_rows, bp._sigmoid(shipped["stage2"].logit(bp.context_features(x, p1))), 0.0)
+    expected = bp._sigmoid(shipped["stage2"].logit(bp.context_features(x, p2)))
+    assert three.tolist() == pytest.approx(expected.tolist()) and three.tolist() != two.tolist()
