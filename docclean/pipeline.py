@@ -332,6 +332,7 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
     model = None
     if config.repair.mode != "off":
         model = repair_mod.RepairModel.load(Path(state_dir) if state_dir else None)
+        _freeze_long_lived_objects()
     stages = Stages(config, repair_model=model)
     steps = stages.chain()
     if model is not None:
@@ -389,6 +390,22 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
                        compression_level=1)
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+_frozen = False
+
+
+def _freeze_long_lived_objects() -> None:
+    """Once per process, when the stage tables are loaded: move every object alive now out of the cyclic
+    garbage collector's sight (gc.freeze). The tables (words, pairs, profiles) are millions of objects that
+    live as long as the process, and each full collection scanned them all again (~1 ms a page). Objects
+    frozen are still freed by reference counting; only cycles among them would stay, once per process."""
+    global _frozen
+    if not _frozen:
+        import gc
+
+        gc.freeze()
+        _frozen = True
 
 
 def _run_with_limit(stages: Stages, doc: Document, steps, config: Config) -> Document:
