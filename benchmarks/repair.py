@@ -457,6 +457,70 @@ def _spun_corpus(part: str, seed: int) -> tuple[list[tuple[str, list[Damage]]], 
     return docs, model
 
 
+def pair_context(part: str = "train", seed: int = 13, min_documents: int = 3, min_share: float = 0.2) -> None:
+    """Could whole-word pairs be learned from context alone? For every thesaurus pair (original, substitute), count
+    the substitute's sightings where both neighbours prefer the original, by two measures: the shipped word-pair
+    table (each side's count no lower for the original, together 20 times higher) and the corpus's own word pairs
+    (a content-word neighbour seen twice or more with the original and three times as often as with the substitute).
+    A pair is promoted when such sightings stand in ``min_documents`` documents and make ``min_share`` of the
+    substitute's sightings (the likeliest original per substitute: the spinner's dictionary has one). Prints how
+    many promoted pairs are the spinner's, the whole-word damage they cover, and how much of it lies outside the
+    pairs the in-word evidence already gives the swap model (_soft_originals)."""
+    import math
+
+    from docclean.repair import BIGRAM_FLOOR, FUNCTION_WORDS
+
+    docs, model = _spun_corpus(part, seed)
+    model._refresh()
+    spinner = set(spinner_dictionary(seed).items())
+    inword = {(o, s) for s, originals in model._soft_originals.items() for o in originals}
+    damaged = Counter((d.original.lower(), d.damaged.lower()) for _, damages in docs for d in damages if d.kind == "whole")
+    tokens = [[t for t in tokenize(text) if not t.skip] for text, _ in docs]
+    corpus_pairs = Counter((t.lower, t.next) for doc in tokens for t in doc if t.next)
+    sightings: Counter = Counter()
+    strong: dict[str, dict[tuple[str, str], list]] = {"table": defaultdict(lambda: [0, set()]),
+                                                       "corpus": defaultdict(lambda: [0, set()])}
+
+    def corpus_side(neighbour, restored, seen):
+        return neighbour is not None and neighbour not in FUNCTION_WORDS and corpus_pairs[restored] >= 2 \
+            and corpus_pairs[restored] >= 3 * corpus_pairs[seen]
+
+    for i, doc in enumerate(tokens):
+        for t in doc:
+            word, prev, nxt = t.lower, t.prev, t.next
+            originals = [o for o in model.originals_for(word) if o not in FUNCTION_WORDS and model.zipf(o) >= 3.0]
+            if word in FUNCTION_WORDS or not originals:
+                continue
+            sightings[word] += 1
+            for o in originals:
+                hits = []
+                if prev and nxt:
+                    left = math.log(max(model._bigram(prev, o), BIGRAM_FLOOR) / max(model._bigram(prev, word), BIGRAM_FLOOR))
+                    right = math.log(max(model._bigram(o, nxt), BIGRAM_FLOOR) / max(model._bigram(word, nxt), BIGRAM_FLOOR))
+                    if left >= 0 and right >= 0 and left + right >= 3:
+                        hits.append("table")
+                if corpus_side(prev, (prev, o), (prev, word)) or corpus_side(nxt, (o, nxt), (word, nxt)):
+                    hits.append("corpus")
+                for measure in hits:
+                    kept = strong[measure][(o, word)]
+                    kept[0] += 1
+                    kept[1].add(i)
+    print(f"  {sum(damaged.values())} whole-word damages; the in-word evidence's pairs cover "
+          f"{sum(n for p, n in damaged.items() if p in inword)}")
+    for measure, pairs in strong.items():
+        best: dict[str, tuple[float, tuple[str, str]]] = {}
+        for (o, sub), (n, documents) in pairs.items():
+            share = n / (sightings[sub] + 2)
+            if len(documents) >= min_documents and share >= min_share and share > best.get(sub, (0.0,))[0]:
+                best[sub] = (share, (o, sub))
+        promoted = [pair for _, pair in best.values()]
+        right = [p for p in promoted if p in spinner]
+        new = [p for p in right if p not in inword]
+        print(f"  {measure:>6}: {len(promoted)} pairs promoted, {len(right)} the spinner's, covering "
+              f"{sum(damaged[p] for p in right)} damages; outside the in-word pairs: {len(new)} pairs, "
+              f"{sum(damaged[p] for p in new)} damages")
+
+
 def clean_web(limit: int = 400) -> dict:
     from benchmarks.pipeline import corpus
     from docclean.repair import RepairModel
@@ -491,6 +555,8 @@ def main() -> None:
     ap.add_argument("--clean-web", action="store_true", help="false repairs on undamaged web text (see above)")
     ap.add_argument("--fit", action="store_true", help="fit READING_LOGIT and SPUN_LOGIT on --part (train only!)")
     ap.add_argument("--fit-swap", action="store_true", help="fit the whole-word swap model on --part (train only!)")
+    ap.add_argument("--pair-context", action="store_true",
+                    help="how well context alone (word-pair table, corpus word pairs) finds whole-word pairs")
     ap.add_argument("--write", action="store_true", help="with --fit-swap: save the model to docclean/data")
     args = ap.parse_args()
     if args.fit:
@@ -498,6 +564,9 @@ def main() -> None:
         return
     if args.fit_swap:
         fit_swap(args.part, args.seed, write=args.write)
+        return
+    if args.pair_context:
+        pair_context(args.part, args.seed)
         return
     if args.clean_web:
         for k, v in clean_web().items():
