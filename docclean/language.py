@@ -253,7 +253,7 @@ def _load_table(paths: list[str]) -> tuple[list[str], _ProfileTable]:
             matrix = np.zeros((int(saved["shape"][0]), int(saved["shape"][1])))
             matrix[rows, columns] = values
             return saved["languages"].tolist(), _ProfileTable(saved["keys"].tolist(), matrix)
-    except (OSError, ValueError, KeyError):
+    except Exception:  # missing, unreadable, truncated (BadZipFile), another format: build it again
         pass
     profiles = []
     for path in paths:
