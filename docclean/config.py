@@ -8,6 +8,7 @@ written into the ``runs`` table and into every Parquet file's metadata.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -151,6 +152,14 @@ class Config(_Section):
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def cache_dir() -> Path:
+    """docclean's folder for what it may rebuild at will (the s3 mirror, the language profile table):
+    $DOCCLEAN_CACHE_DIR, else $XDG_CACHE_HOME/docclean, else ~/.cache/docclean."""
+    if os.environ.get("DOCCLEAN_CACHE_DIR"):
+        return Path(os.environ["DOCCLEAN_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "docclean"
 
 
 def load_config(path: str | Path | None = None, **overrides) -> Config:

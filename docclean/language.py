@@ -24,7 +24,7 @@ from langdetect.detector import Detector
 from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 from langdetect.utils.ngram import NGram
 
-from .config import LanguageConfig
+from .config import LanguageConfig, cache_dir
 from .document import Document, StageResult
 
 UNDETERMINED = "und"
@@ -229,8 +229,7 @@ def _cache_file(paths: list[str]) -> str | None:
     names, sizes and times, so another langdetect install never reads a stale table."""
     import hashlib
 
-    base = os.environ.get("DOCCLEAN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "docclean")
+    base = cache_dir()
     stamp = hashlib.blake2b(digest_size=8)
     for path in paths:
         st = os.stat(path)

@@ -303,9 +303,9 @@ class RemoteLock:
 
 
 def default_cache_dir() -> Path:
-    if os.environ.get("DOCCLEAN_CACHE_DIR"):
-        return Path(os.environ["DOCCLEAN_CACHE_DIR"]) / "s3"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "docclean" / "s3"
+    from .config import cache_dir
+
+    return cache_dir() / "s3"
 
 
 def mirror_path(loc: Location, cache_dir: str | Path | None = None) -> Path:
