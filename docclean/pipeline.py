@@ -316,6 +316,16 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
     known_ids = known_ids or set()
     root = Path(input_root)
 
+    model = None
+    if config.repair.mode != "off":
+        model = repair_mod.RepairModel.load(Path(state_dir) if state_dir else None)
+        _freeze_long_lived_objects()
+    stages = Stages(config, repair_model=model)
+    steps = stages.chain()
+    # With a repair model, repair waits until the whole batch is learned (evidence from several documents
+    # is stronger); every other stage runs as each document is read, so a batch never holds the decoded
+    # HTML of all its pages at once (hundreds of 300 KB pages), and a page is parsed while it is in cache.
+    first_steps = [s for s in steps if s[0] != "repair"] if model is not None else steps
     docs: list[Document] = []
     read_stats = read.ReadStats()
     for src in sources:
@@ -325,31 +335,20 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
             if doc.doc_id in known_ids:
                 summary.skipped += 1
                 continue
-            docs.append(doc)
+            docs.append(_run_with_limit(stages, doc, first_steps, config))
 
     # Container entries that are not documents (WARC request records, blank jsonl lines) are counted.
     summary.entries_not_documents = dict(read_stats.skipped)
-    model = None
-    if config.repair.mode != "off":
-        model = repair_mod.RepairModel.load(Path(state_dir) if state_dir else None)
-        _freeze_long_lived_objects()
-    stages = Stages(config, repair_model=model)
-    steps = stages.chain()
     if model is not None:
-        # Learn substitution pairs from the whole batch first: evidence from several documents is stronger.
-        pre = [s for s in steps if s[0] not in ("repair",)]
-        cleaned = []
-        for doc in docs:
-            cleaned.append(_run_with_limit(stages, doc, pre, config))
         t_learn = _stage_clock()
-        for i, d in enumerate(cleaned):
+        for i, d in enumerate(docs):
             if d.rejected:
                 continue
             try:  # learning is per-document work too: under the same time limit
                 with _time_limit(config.run.doc_timeout_seconds):
                     model.learn([d.text])
             except DocumentTimeout:
-                cleaned[i] = d.reject("timeout", f"learning repair pairs took longer than {config.run.doc_timeout_seconds:g} s")
+                docs[i] = d.reject("timeout", f"learning repair pairs took longer than {config.run.doc_timeout_seconds:g} s")
         stages.stats.setdefault("repair", StageStats()).seconds += _stage_clock() - t_learn  # learning is repair's cost too
         # This batch's evidence only: commit_run merges every batch's into the archive's pairs.
         evidence = model.learned_evidence()
@@ -357,9 +356,7 @@ def process_batch(input_root: str | Path, sources: list, config: Config, work_di
         pq.write_table(evidence, tmp)
         tmp.replace(work / f"repair-evidence-{batch:05d}.parquet")
         rest = [s for s in steps if s[0] == "repair"]
-        docs = [d if d.rejected else _run_with_limit(stages, d, rest, config) for d in cleaned]
-    else:
-        docs = [_run_with_limit(stages, d, steps, config) for d in docs]
+        docs = [d if d.rejected else _run_with_limit(stages, d, rest, config) for d in docs]
 
     kept_rows, reject_rows, line_tables = [], [], []
     t_lines = 0.0

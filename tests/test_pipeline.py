@@ -186,3 +186,31 @@ def test_each_batch_is_given_only_the_ids_archived_from_its_own_files(corpus, tm
         assert all(paths[i] in rels or paths[i].rsplit("#", 1)[0] in rels for i in ids)
     again = pipeline.run(corpus, out, config)
     assert again.skipped == again.inputs == first.inputs and again.documents == 0
+
+
+def test_a_batch_extracts_each_page_as_it_is_read(corpus, tmp_path, monkeypatch):
+    """A batch of hundreds of 300 KB pages must not hold all their decoded HTML at once: each page goes
+    through extraction before the next one is read (repair still waits for the whole batch's evidence)."""
+    from docclean import extract, read
+
+    events = []
+    real_read, real_extract = read.read_source, extract.extract
+
+    def counting_read(*args, **kwargs):
+        for doc in real_read(*args, **kwargs):
+            if not doc.rejected:  # an empty or binary file is a reject as it is read: nothing to extract
+                events.append(("read", doc.doc_id))
+            yield doc
+
+    def counting_extract(doc, config):
+        events.append(("extract", doc.doc_id))
+        return real_extract(doc, config)
+
+    monkeypatch.setattr(read, "read_source", counting_read)
+    monkeypatch.setattr(extract, "extract", counting_extract)
+    report = pipeline.run(corpus, tmp_path / "clean", load_config(run={"batch_size": 50, "workers": 1}))
+    assert report.inputs >= 5
+    reads = [i for i, (kind, _) in enumerate(events) if kind == "read"]
+    assert len(reads) >= 5
+    # every read is followed at once by the same document's extraction
+    assert all(events[i + 1] == ("extract", events[i][1]) for i in reads)
