@@ -168,8 +168,10 @@ def parse_date(text: str) -> datetime | None:
 
 def _date_only_line(line: str) -> datetime | None:
     """The date when the line holds nothing but a date (with an optional time, label and separators)."""
+    if len(line) > 60:  # first: the pattern's lazy group costs a long line dearly
+        return None
     m = _DATE_LINE.match(line)
-    if not m or len(line) > 60:
+    if not m:
         return None
     inner = m.group("date").strip()
     for form in _DATE_FORMS:
@@ -241,12 +243,12 @@ class Lexicon:
             return np.zeros(len(words), bool)
         powers, inverse_powers = _hash_powers(len(token_hashes), _SEQUENCE_BASE)
         prefix = np.zeros(len(token_hashes) + 1, dtype=np.uint64)
-        np.cumsum(_mix_array(token_hashes) * powers, out=prefix[1:])
-        last = np.cumsum(words)
+        _cumsum(_mix_array(token_hashes) * powers, out=prefix[1:])
+        last = _cumsum(words)
         first = last - words
         line_hashes = (prefix[last] - prefix[np.minimum(first, len(token_hashes))]) * inverse_powers[
             np.minimum(first, len(token_hashes) - 1)]
-        at = np.minimum(np.searchsorted(known_hashes, line_hashes), len(known_hashes) - 1)
+        at = np.minimum(_searchsorted(known_hashes, line_hashes), len(known_hashes) - 1)
         return (words > 0) & (words <= 8) & (known_hashes[at] == line_hashes)
 
     def _ids_and_hashes(self, page: "_Page") -> tuple[np.ndarray, np.ndarray]:
@@ -265,12 +267,12 @@ class Lexicon:
             page._token_ids = (self, result)
             return result
         word = (classes & _WORD_CHAR).astype(bool)
-        first = np.flatnonzero(_run_starts(word))
-        after = np.flatnonzero(_run_starts(word[::-1]))[::-1]
+        first = _flatnonzero(_run_starts(word))
+        after = _flatnonzero(_run_starts(word[::-1]))[::-1]
         after = len(word) - after  # one past each token's last character
         powers, inverse_powers = _hash_powers(len(codes))
         prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
-        np.cumsum(codes.astype(np.uint64) * powers, out=prefix[1:])
+        _cumsum(codes.astype(np.uint64) * powers, out=prefix[1:])
         token_hashes = (prefix[after] - prefix[first]) * inverse_powers[first]
         result = (table.get(token_hashes), token_hashes)
         page._token_ids = (self, result)
@@ -326,25 +328,26 @@ class _HashTable:
         mask = (1 << self.bits) - 1
         self.hashes = np.zeros(1 << self.bits, dtype=np.uint64)
         self.ids = np.zeros(1 << self.bits, dtype=np.intp)  # an empty slot reads id 0, "unknown"
-        self.probes = 1
+        self.by_hash = dict(ids)
         taken = set()
         for value, i in ids.items():
-            slot, probes = _mix(value) >> (64 - self.bits), 1  # mixed: a short word's own top bits are all 0
+            slot = _mix(value) >> (64 - self.bits)  # mixed: a short word's own top bits are all 0
             while slot in taken:
-                slot, probes = (slot + 1) & mask, probes + 1
+                slot = (slot + 1) & mask
             taken.add(slot)
             self.hashes[slot], self.ids[slot] = value, i
-            self.probes = max(self.probes, probes)
 
     def get(self, values: np.ndarray) -> np.ndarray:
         slots = (_mix_array(values) >> np.uint64(64 - self.bits)).astype(np.intp)
-        found = np.zeros(len(values), dtype=np.intp)
-        mask = (1 << self.bits) - 1
-        for _ in range(self.probes):
-            hit = self.hashes[slots] == values
-            found[hit] = self.ids[slots[hit]]
-            slots += 1
-            slots &= mask
+        seen = self.hashes.take(slots)
+        hit = seen == values
+        found = np.where(hit, self.ids.take(slots), 0)
+        # A value whose first slot is empty is absent (linear probing without deletions leaves no empty slot
+        # between a hash's first slot and its own); the few whose slot holds another hash (a few dozen a
+        # page) are looked up in a dict: cheaper than more passes of probing over arrays.
+        pending = _flatnonzero(~hit & (seen != 0))
+        if len(pending):
+            found[pending] = list(map(self.by_hash.get, values[pending].tolist(), itertools.repeat(0)))
         return found
 
 
@@ -392,6 +395,32 @@ _SEPARATORS = "|»›•·"
 _NAV_STRIP = operator.methodcaller("strip", " .:|»›")
 _LOG1P = np.array([math.log1p(k) for k in range(4096)])  # math's values, as the per-line features had
 
+# numpy's module functions below go through a layer of Python (np.cumsum -> _wrapfunc -> ndarray.cumsum) that
+# costs more than the work on a page's few lines: the array methods themselves, same results (1-D arrays).
+_cumsum = np.ndarray.cumsum
+_argmax = np.ndarray.argmax
+_argmin = np.ndarray.argmin
+_searchsorted = np.ndarray.searchsorted
+
+
+def _flatnonzero(flags: np.ndarray) -> np.ndarray:
+    """np.flatnonzero of a 1-D array."""
+    return flags.nonzero()[0]
+
+
+def _trues(m: int) -> np.ndarray:
+    """np.ones(m, bool)."""
+    out = np.empty(m, bool)
+    out.fill(True)
+    return out
+
+
+def _full(m: int, value: float) -> np.ndarray:
+    """np.full(m, value) of a float."""
+    out = np.empty(m)
+    out.fill(value)
+    return out
+
 
 def _class_of(char: str) -> int:
     """``\\w`` is str.isalnum or "_" and ``[^\\W\\d_]`` is isalnum but not isdecimal (as in the re module)."""
@@ -409,22 +438,25 @@ def _class_table() -> np.ndarray:
 def _char_classes(text: str) -> tuple[np.ndarray, np.ndarray]:
     """The code points of ``text`` and their class bits."""
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    classes = _class_table()[np.minimum(codes, 0xFFFF)]
-    for i in np.flatnonzero(codes > 0xFFFF).tolist():
+    if text.isascii() or not len(codes) or codes.max() <= 0xFFFF:  # most pages: no astral character
+        return codes, _class_table().take(codes)  # take: a third cheaper than indexing
+    classes = _class_table().take(np.minimum(codes, 0xFFFF))
+    for i in _flatnonzero(codes > 0xFFFF).tolist():
         classes[i] = _class_of(text[i])
     return codes, classes
 
 
 @lru_cache(maxsize=32)
 def _char_set_table(chars: str | frozenset[str]) -> np.ndarray:
-    table = np.zeros(0x10000, dtype=bool)
+    """Whether each BMP code point is one of ``chars``, and a last entry (False) that every astral one reads."""
+    table = np.zeros(0x10001, dtype=bool)
     table[[ord(c) for c in chars]] = True
     return table
 
 
 def _one_of(codes: np.ndarray, chars: str | frozenset[str]) -> np.ndarray:
     """Whether each code point is one of ``chars`` (BMP characters): a table look-up, where np.isin sorts."""
-    return _char_set_table(chars)[np.minimum(codes, 0xFFFF)] & (codes <= 0xFFFF)
+    return _char_set_table(chars).take(np.minimum(codes, 0x10000))
 
 
 def _run_starts(flags: np.ndarray) -> np.ndarray:
@@ -439,20 +471,49 @@ def _per_line(flags: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.add.reduceat(flags.astype(np.int64), starts) if len(flags) else np.zeros(len(starts), np.int64)
 
 
+# Arrays that depend on a page's line count only, kept for the sizes that recur (read-only: shared).
+@lru_cache(maxsize=512)
+def _line_index(m: int) -> np.ndarray:
+    """np.arange(m)."""
+    return _read_only(np.arange(m))
+
+
+@lru_cache(maxsize=512)
+def _window(m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``m`` lines, the bounds [lo, hi) of the lines at most ``k`` away."""
+    idx = _line_index(m)
+    return _read_only(_clip(idx - k, 0, m)), _read_only(_clip(idx + k + 1, 0, m))
+
+
+@lru_cache(maxsize=512)
+def _window_size(m: int, k: int) -> np.ndarray:
+    """How many other lines each _window holds (at least 1)."""
+    lo, hi = _window(m, k)
+    return _read_only(np.maximum(hi - lo - 1, 1))
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.setflags(write=False)
+    return values
+
+
 def _log1p(counts: np.ndarray) -> np.ndarray:
     """math.log1p of non-negative integers, from a table where it can."""
     small = counts < len(_LOG1P)
-    if small.all():
+    if np.logical_and.reduce(small):  # ndarray.all without its Python layer
         return _LOG1P[counts]
     return np.array([math.log1p(v) for v in counts.tolist()])
 
 
 def _newline_starts(codes: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0], np.flatnonzero(codes == 10) + 1])
+    return np.concatenate([[0], _flatnonzero(codes == 10) + 1])
 
 
-_TERMINAL_EACH = re.compile(_TERMINAL.pattern, re.M)
 _SENTENCE_MARKS = ".!?…"
+# _TERMINAL and _SENTENCE_END as sets: the marks, and the closers that may follow them
+_TERMINAL_MARKS = frozenset(".!?…:;")
+_SENTENCE_MARK_SET = frozenset(_SENTENCE_MARKS)
+_STRIP_CLOSERS = operator.methodcaller("rstrip", "\"'”’»)]")
 
 
 class _Page:
@@ -464,7 +525,7 @@ class _Page:
         self.text = "\n".join(lines) if text is None else text
         self.codes, self.classes = _char_classes(self.text)
         self.starts = _newline_starts(self.codes)
-        self.ends = np.append(self.starts[1:] - 1, len(self.codes))  # one past each line's last character
+        self.ends = np.concatenate((self.starts[1:] - 1, [len(self.codes)]))  # one past each line's last character
         self._token_ids = None  # (lexicon, its token ids and hashes), see Lexicon.token_ids
 
     @cached_property
@@ -489,22 +550,27 @@ class _Page:
         return _per_line(_run_starts((self.classes & _WORD_CHAR).astype(bool)), self.starts)
 
     @cached_property
+    def digits(self) -> np.ndarray:
+        """The number of digit characters (str.isdigit) in each line."""
+        return _per_line((self.classes & _DIGIT_CHAR).astype(bool), self.starts)
+
+    @cached_property
     def endings(self) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each line ends like _TERMINAL, and like _SENTENCE_END: one scan, as the leftmost terminal
-        mark of a line's end is the only place a sentence end can match (the closers are no marks)."""
-        at = np.array([hit.start() for hit in _TERMINAL_EACH.finditer(self.text)], dtype=np.int64)
-        terminal, sentence = np.zeros(len(self.lines), bool), np.zeros(len(self.lines), bool)
-        if len(at):
-            rows = np.searchsorted(self.starts, at, "right") - 1
-            terminal[rows] = True
-            sentence[rows[_one_of(self.codes[at], _SENTENCE_MARKS)]] = True
-        return terminal, sentence
+        """Whether each line ends like _TERMINAL, and like _SENTENCE_END: both patterns say that the line's
+        last character that is no closer is a mark, so one rstrip a line answers both (a regex scan of
+        the page tried every character)."""
+        m = len(self.lines)
+        last_marks = [line[-1:] for line in map(_STRIP_CLOSERS, self.lines)]
+        return (np.fromiter(map(_TERMINAL_MARKS.__contains__, last_marks), bool, count=m),
+                np.fromiter(map(_SENTENCE_MARK_SET.__contains__, last_marks), bool, count=m))
 
     @cached_property
     def could_be_crumb(self) -> np.ndarray:
-        """The lines _NAV_CRUMB could match: starting with a digit or a separator, or ending in "|"."""
-        return (_one_of(self.codes[self.starts], _CRUMB_FIRST) | (self.classes[self.starts] & _DIGIT_CHAR).astype(bool)
-                | (self.codes[self.ends - 1] == ord("|")))
+        """The lines _NAV_CRUMB could match: starting or ending with "|", separators only (no word), or a
+        number of four digits at most (a news paragraph starting with a year or a dash is not tried)."""
+        first, last = self.codes[self.starts], self.codes[self.ends - 1]
+        return ((first == ord("|")) | (last == ord("|")) | (_one_of(first, _CRUMB_FIRST) & (self.words == 0))
+                | ((self.classes[self.starts] & _DIGIT_CHAR).astype(bool) & (self.ends - self.starts <= 4)))
 
     @cached_property
     def navigation(self) -> np.ndarray:
@@ -534,7 +600,7 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
 
     _, is_stop, is_chrome, lex_of = lexicon.tables(stop)
     ids = lexicon.token_ids(page)
-    token_line = np.repeat(np.arange(m), n)
+    token_line = _line_index(m).repeat(n)
     stop_count = np.bincount(token_line[is_stop[ids]], minlength=m)
     chrome_count = np.bincount(token_line[is_chrome[ids]], minlength=m)
     lex_value = lex_of[ids]
@@ -543,7 +609,7 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
     n_found = np.bincount(found_line, minlength=m)
     has_found = n_found > 0
     lex_sum = np.bincount(found_line, weights=found_value, minlength=m)  # in line order, a left-to-right sum
-    lex_min, lex_max = np.full(m, math.inf), np.full(m, -math.inf)
+    lex_min, lex_max = _full(m, math.inf), _full(m, -math.inf)
     np.minimum.at(lex_min, found_line, found_value)
     np.maximum.at(lex_max, found_line, found_value)
     known = lexicon.known_lines(page, n).astype(float)  # whole lines known as chrome have at most 8 words
@@ -558,7 +624,7 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
     letters = _per_line(alpha, starts).astype(float)
     letters = np.where(letters == 0, 1.0, letters)
     n_titlecase = _per_line(alpha_start & (classes & _UPPER_CHAR).astype(bool), starts)
-    digits = _per_line((classes & _DIGIT_CHAR).astype(bool), starts)
+    digits = page.digits
     uppers = _per_line((classes & _UPPER_CHAR).astype(bool), starts)
     commas = _per_line(codes == ord(","), starts)
     separators = _per_line(_one_of(codes, _SEPARATORS), starts)
@@ -566,10 +632,10 @@ def _local_columns(lines: list[str], stop: frozenset[str], pattern_hits: list[bo
 
     ends_sentence = page.endings[1].astype(float)
     has_domain = np.zeros(m)
-    for i in set(np.searchsorted(starts, [h.start() for h in _TOP_LEVEL_DOMAIN.finditer(text)], "right") - 1):
+    for i in set(_searchsorted(starts, [h.start() for h in _TOP_LEVEL_DOMAIN.finditer(text)], "right") - 1):
         has_domain[i] = 1.0 if _DOMAIN.search(lines[i]) else 0.0
     is_date = np.zeros(m)
-    for i in np.flatnonzero((n <= 8) & (digits >= 4)):  # every date form has a four-digit year
+    for i in _flatnonzero((n <= 8) & (digits >= 4)).tolist():  # every date form has a four-digit year
         is_date[i] = 1.0 if parse_date(lines[i]) else 0.0
     lows = page.lows
     return {
@@ -616,21 +682,18 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
     prose = ((words >= 10) & (sentence > 0)) | (words >= 25)
     mass = np.where(prose, words, 0.0)
     total = mass.sum() or 1.0
-    cum = np.cumsum(mass)
+    cum = _cumsum(mass)
     mass_before = (cum - mass) / total
     mass_after = (total - cum) / total
-    prose_idx = np.flatnonzero(prose)
+    prose_idx = _flatnonzero(prose)
     first_prose = prose_idx[0] if len(prose_idx) else m
     last_prose = prose_idx[-1] if len(prose_idx) else -1
-    idx = np.arange(m)
-    bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per window size: computed once, asked of several columns
+    idx = _line_index(m)
 
     def window_sum(arr: np.ndarray, k: int) -> np.ndarray:
         c = np.zeros(m + 1)
-        np.cumsum(arr, out=c[1:])
-        if k not in bounds:
-            bounds[k] = (_clip(idx - k, 0, m), _clip(idx + k + 1, 0, m))
-        lo, hi = bounds[k]
+        _cumsum(arr, out=c[1:])
+        lo, hi = _window(m, k)
         return (c[hi] - c[lo]) - arr
 
     prose_f = prose.astype(float)
@@ -664,7 +727,7 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
         copies = np.array([counts[line] - 1 for line in lines], dtype=float)
         duplicates = np.log1p(copies)
     cols = [
-        np.ones(m), lw, c["log_chars"], sentence, c["ends_colon"], st, c["title_ratio"],
+        _full(m, 1.0), lw, c["log_chars"], sentence, c["ends_colon"], st, c["title_ratio"],
         c["digit_ratio"], c["upper_ratio"], sl, c["starts_punct"], c["chrome_ratio"],
         c["has_separator"], c["has_domain"], c["is_date"],
         duplicates,
@@ -673,7 +736,7 @@ def line_features(lines: list[str], lexicon: Lexicon | None = None, pattern_hits
         win1, win3, win10, win3p, win10p,
         shift(lw, 1), shift(sentence, 1), shift(st, 1), shift(lw, -1), shift(sentence, -1), shift(st, -1),
         shift(sl, -1), prev_open, joins, c["pattern_hit"], c["nav_word"],
-        (words > 8).astype(float), (words > 20).astype(float), np.full(m, math.log1p(m)) / 8,
+        (words > 8).astype(float), (words > 20).astype(float), _full(m, math.log1p(m)) / 8,
     ]
     lex_mean = lex[:, 0]
     cols += [lex_mean, lex[:, 1], lex[:, 2], lex[:, 3], lex[:, 4], shift(lex_mean, 1), shift(lex_mean, -1),
@@ -689,19 +752,20 @@ def _structure_features(words: np.ndarray, prose: np.ndarray, is_date: np.ndarra
     page, "Reply", "Senior Member", or a date line), how far a line is from the markers around it and how
     many words the block between them holds, and how many separate runs of prose the page has."""
     m = len(words)
-    idx = np.arange(m)
+    idx = _line_index(m)
     marker = ((copies >= 2) & (words <= 6)) | (is_date > 0)
     previous = np.maximum.accumulate(np.where(marker, idx, -1))
     following = np.minimum.accumulate(np.where(marker, idx, m)[::-1])[::-1]
-    cum = np.concatenate([[0.0], np.cumsum(words)])
+    cum = np.concatenate([[0.0], _cumsum(words)])
     lo, hi = np.maximum(previous, 0), np.minimum(following + 1, m)
     block = cum[hi] - cum[lo]
     prose_runs = int(np.count_nonzero(prose[1:] & ~prose[:-1]) + (prose[0] if m else 0))
     total = words.sum() or 1.0
-    return [
-        np.full(m, marker.mean() if m else 0.0), np.full(m, math.log1p(int(np.count_nonzero(is_date)))),
+    n_markers = int(np.count_nonzero(marker))
+    return [  # (a bool mean is the count over m, in float64: the same value as the division here)
+        _full(m, n_markers / m if m else 0.0), _full(m, math.log1p(int(np.count_nonzero(is_date)))),
         np.log1p(np.where(previous >= 0, idx - previous, m)), np.log1p(np.where(following < m, following - idx, m)),
-        np.log1p(block), np.full(m, math.log1p(prose_runs)), np.full(m, float(words[prose].sum() / total)),
+        np.log1p(block), _full(m, math.log1p(prose_runs)), _full(m, float(words[prose].sum() / total)),
         (last_codes == ord("?")).astype(float), marker.astype(float),
     ]
 
@@ -715,7 +779,7 @@ def _run_features(prose: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """jusText's context, directly: how long the run of short lines around a line is (a menu is long, a
     subheading is a run of one), whether prose closes the run on both sides, and how far the nearest prose is."""
     m = len(prose)
-    idx = np.arange(m)
+    idx = _line_index(m)
     previous = np.maximum.accumulate(np.where(prose, idx, -1)) if m else idx  # the last prose line at or above
     following = np.minimum.accumulate(np.where(prose, idx, m)[::-1])[::-1] if m else idx  # at or below
     short = ~prose
@@ -731,13 +795,11 @@ def context_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Second-pass features: the first pass's body scores of the neighbours (jusText-style smoothing)."""
     m = len(p)
 
-    c = np.concatenate([[0.0], np.cumsum(p)])
-    idx = np.arange(m)
+    c = np.concatenate([[0.0], _cumsum(p)])
 
     def window_mean(k: int) -> np.ndarray:
-        lo = _clip(idx - k, 0, m)
-        hi = _clip(idx + k + 1, 0, m)
-        return (c[hi] - c[lo] - p) / np.maximum(hi - lo - 1, 1)
+        lo, hi = _window(m, k)
+        return (c[hi] - c[lo] - p) / _window_size(m, k)
 
     prev_p = np.concatenate([[0.0], p[:-1]]) if m else p
     next_p = np.concatenate([p[1:], [0.0]]) if m else p
@@ -768,19 +830,20 @@ def _body_mass_columns(x: np.ndarray, p: np.ndarray) -> list[np.ndarray]:
     words = np.expm1(x[:, FEATURE_NAMES.index("log_words")])
     body = p * words
     total = body.sum() or 1.0
-    cum = np.cumsum(body)
+    cum = _cumsum(body)
     before, after = (cum - body) / total, (total - cum) / total
     window = np.concatenate([[0.0], cum])
-    idx = np.arange(m)
-    near = window[np.minimum(idx + 11, m)] - window[np.maximum(idx - 10, 0)]
-    near_words = np.concatenate([[0.0], np.cumsum(words)])
-    near_all = near_words[np.minimum(idx + 11, m)] - near_words[np.maximum(idx - 10, 0)]
-    densest = int(np.argmax(near)) if m else 0
+    idx = _line_index(m)
+    lo, hi = _window(m, 10)
+    near = window[hi] - window[lo]
+    near_words = np.concatenate([[0.0], _cumsum(words)])
+    near_all = near_words[hi] - near_words[lo]
+    densest = int(_argmax(near)) if m else 0
     page_body = float(body.sum() / (words.sum() or 1.0))
     return [
         _shifted(p, -2), _shifted(p, 2), _shifted(p, -3), _shifted(p, 3), before, after,
         np.log1p(near), near / np.maximum(near_all, 1.0), np.log1p(np.abs(idx - densest)) / 5,
-        np.sign(idx - densest), near / (near.max() or 1.0), np.full(m, page_body), p - page_body,
+        np.sign(idx - densest), near / (near.max() or 1.0), _full(m, page_body), p - page_body,
     ]
 
 
@@ -803,11 +866,11 @@ def _best_spans(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not m:
         return np.zeros(n, np.intp), np.full(n, -1, np.intp)
     cum = np.zeros((n, m + 1))
-    np.cumsum(values, axis=1, out=cum[:, 1:])
+    _cumsum(values, axis=1, out=cum[:, 1:])
     gain = cum[:, 1:] - np.minimum.accumulate(cum[:, :-1], axis=1)
-    last = np.argmax(gain, axis=1)
-    found = gain[np.arange(n), last] > 0
-    first = np.array([int(np.argmin(cum[k, : e + 1])) for k, e in enumerate(last.tolist())], np.intp)
+    last = _argmax(gain, axis=1)
+    found = gain.max(axis=1) > 0  # the gain at its argmax
+    first = np.array([int(_argmin(cum[k, : e + 1])) for k, e in enumerate(last.tolist())], np.intp)
     return np.where(found, first, m), np.where(found, last, -1)
 
 
@@ -823,14 +886,14 @@ def _span_columns(x: np.ndarray, p: np.ndarray) -> list[np.ndarray]:
     total = words.sum() or 1.0
     first, last = _best_spans(words * (p - _SPAN_LEVEL_COLUMN))
     found = last >= 0
-    idx = np.arange(m)
+    idx = _line_index(m)
     above, below = idx < first[:, None], idx > last[:, None]
     distance = np.where(above, first[:, None] - idx, np.where(below, idx - last[:, None], 0))
     columns = np.empty((len(_SPAN_LEVELS), 3, m))
     columns[:, 0] = ~above & ~below
     columns[:, 1] = np.log1p(distance) * np.where(above, -1.0, 1.0)
     for k, (start, end) in enumerate(zip(first.tolist(), last.tolist())):
-        columns[k, 2] = words[start : end + 1].sum() / total if found[k] else 0.0
+        columns[k, 2] = np.add.reduce(words[start : end + 1]) / total if found[k] else 0.0
     if not found.all():  # no span at that level: outside it everywhere, at the page's length
         columns[~found, 0] = 0.0
         columns[~found, 1] = math.log1p(m)
@@ -867,6 +930,7 @@ class _Stage:
             self.weights = np.array(spec["weights"])
             return
         self.bias = float(spec["bias"])
+        self._offsets_by_lines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.depth = depth = int(spec["depth"])
         feature, threshold, value = spec["feature"], spec["threshold"], spec["value"]
         left, right, roots = spec["left"], spec["right"], spec["roots"]
@@ -892,9 +956,13 @@ class _Stage:
         self.value = heap_value.ravel()
         self.root_feature = heap_feature[:, 0].copy()
         self.root_threshold = heap_threshold[:, 0].copy()
+        if depth >= 2:  # the second level's two nodes of each tree (heap positions 1 and 2)
+            self.second_level = (heap_feature[:, 1].copy(), heap_threshold[:, 1][:, None].copy(),
+                                 heap_feature[:, 2].copy(), heap_threshold[:, 2][:, None].copy())
         # positions are global (tree * n_inner + heap position): the children of global g in tree t are
         # 2g + 1 - base_t and 2g + 2 - base_t, so one step is g = 2g + (2 - base_t) - goes_left
         tree_base = (np.arange(n_trees, dtype=np.int32) * n_inner)[:, None]
+        self.tree_base = tree_base
         self.first_step = tree_base + 2
         self.step = 2 - tree_base
         self.leaf_offset = (np.arange(n_trees) * n_leaves - n_inner)[:, None] - tree_base
@@ -905,11 +973,21 @@ class _Stage:
         m = len(x)
         by_feature = np.ascontiguousarray(x.T)  # [features x lines]: a tree's rows mostly read one feature
         flat = by_feature.ravel()
-        rows = np.arange(m, dtype=np.int32)[None, :]
-        feature_offset = self.feature * np.int32(m)
+        rows, feature_offset = self._offsets(m)
         goes_left = by_feature[self.root_feature] <= self.root_threshold[:, None]
-        node = self.first_step - goes_left  # [trees x lines], global heap positions
-        for _ in range(1, self.depth):
+        if self.depth >= 2:
+            # The second level as the first, by whole rows of the matrix (a copy, where the walk below gathers
+            # line by line): both children of each root are asked and the root's answer picks one. The third
+            # level's heap position is then 2 * (2 - left_0) + 2 - left_1.
+            left_feature, left_threshold, right_feature, right_threshold = self.second_level
+            second = np.where(goes_left, by_feature[left_feature] <= left_threshold,
+                              by_feature[right_feature] <= right_threshold)
+            node = self.tree_base + 6 - 2 * goes_left.astype(np.int32) - second
+            first_level = 2
+        else:
+            node = self.first_step - goes_left  # [trees x lines], global heap positions
+            first_level = 1
+        for _ in range(first_level, self.depth):
             at = feature_offset.take(node)
             at += rows
             goes_left = flat.take(at) <= self.threshold.take(node)
@@ -917,8 +995,20 @@ class _Stage:
             node += self.step
             node -= goes_left
         leaves = self.value.take(node + self.leaf_offset)
-        # summed along each line's trees in order, as the trained evaluation did
-        return np.ascontiguousarray(leaves.T).sum(axis=1) + self.bias
+        # summed along each line's trees in order, as the trained evaluation did (np.add.reduce: ndarray.sum
+        # without its Python layer)
+        return np.add.reduce(np.ascontiguousarray(leaves.T), axis=1) + self.bias
+
+    def _offsets(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The line numbers as a row, and each node's feature times ``m`` (where its feature's row starts in
+        the flat [features x lines] matrix): they depend on the line count only, kept for the recent ones."""
+        cached = self._offsets_by_lines.get(m)
+        if cached is None:
+            if len(self._offsets_by_lines) >= 256:
+                self._offsets_by_lines.clear()
+            cached = self._offsets_by_lines[m] = (
+                _read_only(np.arange(m, dtype=np.int32)[None, :]), _read_only(self.feature * np.int32(m)))
+        return cached
 
 
 @lru_cache(maxsize=1)
@@ -1007,13 +1097,14 @@ _PATTERN_GATE = {
 }
 
 
-def _pattern_rule(line: str, n_words: int | None = None, ungated: bool = True) -> str | None:
+def _pattern_rule(line: str, n_words: int | None = None, ungated: bool = True,
+                  exact: int | None = None) -> str | None:
     """The first high-precision rule ``line`` matches. ``ungated=False``: the caller knows the line cannot
-    match a rule without a gate (see _pattern_rules)."""
+    match a rule without a gate (see _pattern_rules). ``exact``: the line's word count, when known (asked
+    only where the space count says the line may pass a cap, as before: "a,b,c" has more words than that)."""
     if n_words is None:
         n_words = line.count(" ") + 1  # an upper bound on the words is enough for the length caps
     low = line.lower()
-    exact = None
     for rule, pattern in _PATTERNS:
         cap = _PATTERN_MAX_WORDS[rule]
         if n_words > cap:
@@ -1059,7 +1150,7 @@ def _lines_containing(needles: tuple[str, ...], text: str, starts: np.ndarray) -
             at = text.find(needle, at)
     if not hits:
         return set()
-    return set((np.searchsorted(starts, hits, "right") - 1).tolist())
+    return set((_searchsorted(starts, hits, "right") - 1).tolist())
 
 
 # The rules without a gate word, as one pattern tried at the start of each line (they are anchored there),
@@ -1077,6 +1168,7 @@ _UNGATED_STARTS = (
     "shutterstock", "istock", "afp", "reuters", "ap",
 )
 _IGNORECASE_ODDITIES = ("ı", "ſ", "\u212a", "i\u0307")
+_UNGATED_MAX_WORDS = max(_PATTERN_MAX_WORDS[rule] for rule, _ in _PATTERNS if rule not in _PATTERN_GATE)
 # image_credit's unanchored alternative ends the line: a credit name, maybe in brackets
 _CREDIT_NAMES = ("getty images", "shutterstock", "istock", "istockphoto", "afp", "reuters", "ap photo", "ap", "epa", "alamy")
 _CREDIT_ENDS = _CREDIT_NAMES + tuple(name + ")" for name in _CREDIT_NAMES)
@@ -1084,23 +1176,31 @@ _CREDIT_ENDS = _CREDIT_NAMES + tuple(name + ")" for name in _CREDIT_NAMES)
 
 def _pattern_rules(lines: list[str], text: str, page: _Page | None = None) -> list[str | None]:
     """_pattern_rule of each line, asked only where a rule could match."""
-    if len(lines) < _FEW_LINES:  # an extracted article: its few long lines fail the word caps at once
-        return list(map(_pattern_rule, lines))
-    page = page or _Page(lines, text)
+    if page is None:
+        if len(lines) < _FEW_LINES:  # an extracted article: its few long lines fail the word caps at once
+            return list(map(_pattern_rule, lines))
+        page = _Page(lines, text)
+    # (a plain-text page's _Page is built anyway: the gates cost a third of trying every line, even on a
+    # short page, whose many short lines pass the word caps)
     _, _, low_starts = page.low_classes
     gated = _lines_containing(_GATE_STRINGS, page.low_text, low_starts)
+    lows = page.lows
     if any(odd in page.low_text for odd in _IGNORECASE_ODDITIES):
         could_start = range(len(lines))
     else:
         starts_so = operator.methodcaller("startswith", _UNGATED_STARTS + _SPONSOR_STARTS)
-        could_start = [i for i, hit in enumerate(map(starts_so, page.lows)) if hit]
-    gated.update(i for i in could_start if page.lows[i].startswith(_SPONSOR_STARTS))
-    ungated = {i for i in could_start if _UNGATED_ANY.match(lines[i])}
+        could_start = list(itertools.compress(range(len(lines)), map(starts_so, lows)))
+    gated.update(i for i in could_start if lows[i].startswith(_SPONSOR_STARTS))
+    # A line _pattern_rule would find over the word caps of all the ungated rules (10 words at most) cannot
+    # match one of them: the pattern is not tried ("Apple said on Monday that ..." starts like "AP").
+    words = page.words.tolist()
+    ungated = {i for i in could_start if (words[i] <= _UNGATED_MAX_WORDS or lines[i].count(" ") < _UNGATED_MAX_WORDS)
+               and _UNGATED_ANY.match(lines[i])}
     ends_credit = operator.methodcaller("endswith", _CREDIT_ENDS)
-    ungated.update(i for i, hit in enumerate(map(ends_credit, page.lows)) if hit)
+    ungated.update(itertools.compress(range(len(lines)), map(ends_credit, lows)))
     rules: list[str | None] = [None] * len(lines)
     for i in gated | ungated:
-        rules[i] = _pattern_rule(lines[i], ungated=i in ungated)
+        rules[i] = _pattern_rule(lines[i], ungated=i in ungated, exact=words[i])
     return rules
 
 
@@ -1117,10 +1217,21 @@ def _title_like(line: str, n: int | None = None) -> bool:
     return 2 <= n <= 30 and not line.endswith(".")
 
 
-def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dict[int, str], dict]:
+def _parse_header(lines: list[str], doc: Document, taken: set[int],
+                  page: _Page | None = None) -> tuple[dict[int, str], dict]:
     """Rule names for the metadata lines at the top of a plain-text page, and the fields they give.
-    ``taken`` are lines another rule already removed (a long sponsor line is not where the body starts)."""
-    limit = next((i for i, line in enumerate(lines[:30]) if i not in taken and _is_prose(line)), min(len(lines), 30))
+    ``taken`` are lines another rule already removed (a long sponsor line is not where the body starts).
+    ``page``: the lines' _Page, whose word counts and prose flags spare a regex per line."""
+    if page is not None:
+        top_words = page.words[:30].tolist()
+        top_prose = page.prose[:30].tolist()
+        # every date form has a four-digit year (\d is str.isdecimal, which implies isdigit)
+        could_be_date = (page.digits[:30] >= 4).tolist()
+    else:
+        top_words = [len(_WORD.findall(line)) for line in lines[:30]]
+        top_prose = [_is_prose(line, n) for line, n in zip(lines, top_words)]
+        could_be_date = [True] * len(top_words)
+    limit = next((i for i, prose in enumerate(top_prose) if prose and i not in taken), min(len(lines), 30))
     rules: dict[int, str] = {}
     meta: dict = {}
     dates: list[tuple[int, datetime]] = []
@@ -1128,7 +1239,7 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
         if i in taken:
             continue
         line = lines[i]
-        m = _DATELINE.match(line)
+        m = _DATELINE.match(line) if "(" in line else None  # the agency stands in brackets
         if m and m.group("agency").lower() in _AGENCIES:
             rules[i] = "dateline"
             meta["dateline"] = _MONTH_DAY_TAIL.sub("", m.group("place")).strip().rstrip(",")
@@ -1137,7 +1248,7 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
             if when:
                 dates.append((i, when))
             continue
-        when = _date_only_line(line)
+        when = _date_only_line(line) if could_be_date[i] else None
         if when:
             rules[i] = "date_line"
             dates.append((i, when))
@@ -1153,14 +1264,14 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
         if i in rules or i in taken:
             continue
         line = lines[i]
-        words = _WORD.findall(line)
+        n_words = top_words[i]
         near_date = any(abs(i - j) <= 2 for j in date_rows)
-        if i == top and limit > 1 and len(words) <= 10 and not _TERMINAL.search(line) and (
-            _DOMAIN.search(line) or (line.isupper() and len(words) >= 2)
+        if i == top and limit > 1 and n_words <= 10 and not _TERMINAL.search(line) and (
+            _DOMAIN.search(line) or (line.isupper() and n_words >= 2)
         ):
             rules[i] = "site_header"
         elif line.lower() in _KNOWN_PUBLISHERS or (
-            near_date and 1 <= len(words) <= 4 and not any(c.isdigit() for c in line) and not _TERMINAL.search(line)
+            near_date and 1 <= n_words <= 4 and not any(c.isdigit() for c in line) and not _TERMINAL.search(line)
             and all(w[0].isupper() for w in _ALPHA_WORD.findall(line)) and (i + 1) in date_rows | set(rules)
         ):
             rules[i] = "publisher_line"
@@ -1171,12 +1282,12 @@ def _parse_header(lines: list[str], doc: Document, taken: set[int]) -> tuple[dic
             continue
         line = lines[i]
         nxt = rules.get(i + 1)
-        if nxt in ("dateline", "date_line") and _title_like(line) and len(_WORD.findall(line)) >= 3:
+        if nxt in ("dateline", "date_line") and _title_like(line, top_words[i]) and top_words[i] >= 3:
             rules[i] = "title_line"
             meta.setdefault("title", line)
         elif doc.title and line.casefold() == doc.title.strip().casefold():
             rules[i] = "title_line"
-        elif rules and line.isupper() and len(_WORD.findall(line)) <= 6 and i < limit:
+        elif rules and line.isupper() and top_words[i] <= 6 and i < limit:
             rules[i] = "section_label"
     if "dateline" not in meta:
         # "Paris, France – Amid ..." opening one of the first paragraphs: the place is recorded, the text stays
@@ -1211,14 +1322,16 @@ def _join_fragments(page: _Page, kept: np.ndarray, after_blank: set[int] = froze
         return "".join(kept_lines)
     previous, current = kept[:-1], kept[1:]
     adjacent = current == previous + 1
-    if after_blank:
-        adjacent &= ~np.isin(current, list(after_blank))
+    if after_blank:  # a look-up in a mask of the lines: np.isin sorts both arrays
+        follows_blank = np.zeros(len(lines), bool)
+        follows_blank[list(after_blank)] = True
+        adjacent &= ~follows_blank[current]
     closing = _one_of(page.codes[page.starts[current]], _CLOSING_CHARS)
     terminal = page.endings[0][previous]
     lower = (page.classes[page.starts[current]] & _LOWER_CHAR).astype(bool)
     open_end = _one_of(page.codes[page.ends[previous] - 1], _OPEN_END_CHARS)
     joins = adjacent & (closing | (~terminal & (lower | open_end)))
-    for j in np.flatnonzero(adjacent & ~joins & ~terminal).tolist():  # only the last word can still decide
+    for j in _flatnonzero(adjacent & ~joins & ~terminal).tolist():  # only the last word can still decide
         joins[j] = lines[previous[j]].rsplit(None, 1)[-1].lower() in _GLUE_WORDS
     glue = np.where(joins, np.where(closing, "", " "), "\n\n").tolist()
     return kept_lines[0] + "".join(itertools.chain.from_iterable(zip(glue, kept_lines[1:])))
@@ -1270,14 +1383,14 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
         for i in _navigation_lines(page).tolist():
             rules.setdefault(i, "navigation")
         if config.header_metadata:
-            header_rules, meta = _parse_header(lines, doc, {i for i, r in rules.items() if r != "navigation"})
+            header_rules, meta = _parse_header(lines, doc, {i for i, r in rules.items() if r != "navigation"}, page)
             rules.update(header_rules)
     if plain:
-        repeated = [i for i in np.flatnonzero(_repeated_lines(page)).tolist() if i not in rules]
+        repeated = [i for i in _flatnonzero(_repeated_lines(page)).tolist() if i not in rules]
         rules.update(dict.fromkeys(repeated, "repeated_in_page"))
     if plain and config.classifier and m - len(rules) >= config.classifier_min_lines:
         if repeated:  # the page is judged as it will read without the copies (as a second cleaning sees it)
-            rest = np.flatnonzero(~np.isin(np.arange(m), repeated))
+            rest = _flatnonzero(~np.isin(np.arange(m), repeated))
             rest_rules = {j: rules[i] for j, i in enumerate(rest.tolist()) if i in rules}
             _classify(_Page([lines[i] for i in rest.tolist()]), rest_rules,
                       [pattern_rules[i] is not None for i in rest.tolist()], config)
@@ -1291,9 +1404,9 @@ def _strip(doc: Document, config: BoilerplateConfig) -> tuple[Document, list[Edi
     # positional arguments: a frozen dataclass's keyword call costs twice as much, hundreds of times a page
     edits: list[Edit] = list(map(Removal, map(rules.__getitem__, order), map(lines.__getitem__, order),
                                  itertools.repeat(STAGE)))
-    keep = np.ones(m, bool)
+    keep = _trues(m)
     keep[order] = False
-    kept = np.flatnonzero(keep)
+    kept = _flatnonzero(keep)
     if plain and config.join_fragments:
         text = _join_fragments(page, kept, after_blank)
     else:
@@ -1320,39 +1433,39 @@ def _navigation_lines(page: _Page) -> np.ndarray:
 def _find_navigation_lines(page: _Page) -> np.ndarray:
     nav_word = np.fromiter(map(_NAV_WORDS.__contains__, map(_NAV_LINE_STRIP, page.lows)), dtype=bool,
                            count=len(page.lines))
-    for i in np.flatnonzero(page.could_be_crumb & ~nav_word).tolist():
+    for i in _flatnonzero(page.could_be_crumb & ~nav_word).tolist():
         nav_word[i] = _NAV_CRUMB.match(page.lines[i]) is not None
-    return np.flatnonzero(nav_word)
+    return _flatnonzero(nav_word)
 
 
 def _classify(page: _Page, rules: dict[int, str], pattern_hits: list[bool], config: BoilerplateConfig) -> None:
     """Adds to ``rules`` the lines the context classifier judges chrome (only lines no rule took are scored)."""
     m = len(page.lines)
-    open_rows = np.ones(m, bool)
+    open_rows = _trues(m)
     open_rows[list(rules)] = False
-    scores = body_scores(page.lines, pattern_hits, page=page, rows=np.flatnonzero(open_rows))
+    scores = body_scores(page.lines, pattern_hits, page=page, rows=_flatnonzero(open_rows))
     model = _model()
     if model is not None and model.get("decision"):
         scores = _page_decision(scores, page.words, open_rows, model["decision"])
     prose = page.prose
     # a paragraph of real prose needs stronger evidence against it than a short line
     dropped = open_rows & (scores < config.threshold) & ~((scores >= config.prose_threshold) & prose)
-    kept_prose = np.flatnonzero(open_rows & ~dropped & prose)
+    kept_prose = _flatnonzero(open_rows & ~dropped & prose)
     if len(kept_prose):
         # a run of short lines after the last paragraph of prose is a related-links block, whatever the scores,
         # unless its sure lines say more than the body above it: then it is a listing's entries (a recipe
         # index, a shop's products) and only its doubtful lines go
-        tail = kept_prose[-1] + 1 + np.flatnonzero(open_rows[kept_prose[-1] + 1 :])
+        tail = kept_prose[-1] + 1 + _flatnonzero(open_rows[kept_prose[-1] + 1 :])
         if len(tail) >= config.min_related_run:
             sure = tail[scores[tail] >= _LISTING_SURE_SCORE]
-            above = np.flatnonzero(open_rows[: tail[0]] & ~dropped[: tail[0]])
+            above = _flatnonzero(open_rows[: tail[0]] & ~dropped[: tail[0]])
             if page.words[sure].sum() > _LISTING_SHARE * page.words[above].sum():
                 dropped[tail[scores[tail] < _LISTING_SURE_SCORE]] = True
             else:
                 dropped[tail] = True
-    kept = np.flatnonzero(open_rows & ~dropped)
+    kept = _flatnonzero(open_rows & ~dropped)
     first_body, last_body = (kept[0], kept[-1]) if len(kept) else (m, -1)
-    rules.update(zip(np.flatnonzero(dropped).tolist(), _names_classified(page, dropped, first_body, last_body)))
+    rules.update(zip(_flatnonzero(dropped).tolist(), _names_classified(page, dropped, first_body, last_body)))
 
 
 # A run after the last prose kept as a listing (see _classify). Page F1 on the training split, with the
@@ -1371,7 +1484,7 @@ def _repeated_lines(page: _Page) -> np.ndarray:
     a label). Out-of-fold page F1 on the training split: from 8 words +0.001, from 12 the same, from 5 -0.002,
     every repeat -0.015 (documentation and collections repeat short lines)."""
     repeated = np.zeros(len(page.lines), bool)
-    rows = np.flatnonzero(page.words >= _REPEAT_MIN_WORDS).tolist()
+    rows = _flatnonzero(page.words >= _REPEAT_MIN_WORDS).tolist()
     long_lines = [page.lines[i] for i in rows]
     if len(set(long_lines)) == len(long_lines):  # most pages: no copy at all, found without a Python loop
         return repeated
@@ -1398,16 +1511,16 @@ def _page_decision(scores: np.ndarray, words: np.ndarray, open_rows: np.ndarray,
     maximize the sum of (words + 1) * (score - threshold) over the body ones minus ``switch_cost`` per
     change (a two-state Viterbi path); a line the segments put on the other side of the threshold gets
     its score mirrored around 0.5."""
-    rows = np.flatnonzero(open_rows)
+    rows = _flatnonzero(open_rows)
     p = scores[rows]
-    order = np.argsort(-p, kind="stable")
+    order = (-p).argsort(kind="stable")
     ranked, weight = p[order], words[rows[order]].astype(float)
-    body = np.cumsum(ranked * weight)
+    body = _cumsum(ranked * weight)
     if not len(body) or body[-1] <= 0:
         return scores
     alpha = spec["precision_weight"]
-    objective = alpha * body / np.maximum(np.cumsum(weight), 1e-9) + (1 - alpha) * body / body[-1]
-    k = int(np.argmax(objective))
+    objective = alpha * body / np.maximum(_cumsum(weight), 1e-9) + (1 - alpha) * body / body[-1]
+    k = int(_argmax(objective))
     below = ranked[k + 1] if k + 1 < len(ranked) else 0.0
     threshold = min(max((ranked[k] + below) / 2, spec["lowest"]), spec["highest"])
     shifted = scores.copy()
@@ -1428,7 +1541,7 @@ def _segments(values: np.ndarray, switch_cost: float) -> np.ndarray:
     if not m:
         return np.zeros(0, bool)
     positive = values > 0
-    starts = np.concatenate([[0], np.flatnonzero(positive[1:] != positive[:-1]) + 1])
+    starts = np.concatenate([[0], _flatnonzero(positive[1:] != positive[:-1]) + 1])
     chrome, body = 0.0, -switch_cost  # best totals so far ending as chrome / as body
     came_from = []
     for total in np.add.reduceat(values, starts).tolist():
@@ -1442,15 +1555,16 @@ def _segments(values: np.ndarray, switch_cost: float) -> np.ndarray:
     for from_chrome_body, from_body_body in reversed(came_from):
         states.append(state)
         state = from_body_body if state else from_chrome_body
-    return np.repeat(np.array(states[::-1], bool), np.diff(np.append(starts, m)))
+    bounds = np.concatenate((starts, [m]))
+    return np.array(states[::-1], bool).repeat(bounds[1:] - bounds[:-1])
 
 
 def _names_classified(page: _Page, dropped: np.ndarray, first_body: int, last_body: int) -> list[str]:
     """_name_classified of each dropped line, in line order."""
-    rows = np.flatnonzero(dropped)
+    rows = _flatnonzero(dropped)
     n = page.words[rows]
     navigation = n <= 2
-    for j in np.flatnonzero(~navigation & page.could_be_crumb[rows]).tolist():
+    for j in _flatnonzero(~navigation & page.could_be_crumb[rows]).tolist():
         navigation[j] = _NAV_CRUMB.match(page.lines[rows[j]]) is not None
     title_like = (n >= 2) & (n <= 30) & (page.codes[page.ends[rows] - 1] != ord("."))
     names = np.where(rows < first_body, "page_header", np.where(
