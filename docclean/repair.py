@@ -46,7 +46,9 @@ Speed: no text is tokenized whole. A text is split on whitespace (C speed) and e
 analysis (token counts for the language check, damage suspects, topic words) is looked up in a table shared
 by every model of the process; ``learn`` keeps its scan of a text for the ``repair_text`` that follows.
 A new chunk that is one plain word (most are), or one word in plain punctuation ("(word),": the word's analysis
-serves), skips the tokenizer; the analyses are plain tuples, which the garbage collector stops tracking.
+serves), skips the tokenizer; the analyses are plain tuples, which the garbage collector stops tracking. A text's
+new chunks are analysed together (the bare words of "(word)," in one pass), and a full table is retired one
+generation (its chunks still in use come back from there instead of being worked out again).
 Token objects (with their neighbours) are built only for suspects whose word has a reading and, in texts
 with in-word repairs, for the few words a whole-word repair could touch; readings, typo and coinage checks
 are kept per word, and the words a reading asks about are found by searching the text in lower case.
@@ -68,7 +70,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, compress, repeat
-from operator import contains, itemgetter, mul, not_
+from operator import and_, contains, itemgetter, mul, not_
 from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Iterable, NamedTuple
 
@@ -161,7 +163,9 @@ APPROVED_BONUS = math.log(10)  # a pair a person approved
 MIN_SWAP_EVIDENCE = 0.1  # weaker in-word evidence never reaches the odds a repair needs: not worth a look
 
 MAX_KEPT_SCANS = 1024  # texts learn() scanned that repair_text() has not asked for yet
-MAX_KEPT_CHUNKS = 100_000  # distinct chunks (and words) whose analysis is kept: about 25 MB
+# Distinct chunks (and words) whose analysis is kept: about 25 MB; and as many of the generation before (see
+# _SharedCaches.retire_chunks), so that a long run does not work out its common chunks again each time the table fills.
+MAX_KEPT_CHUNKS = 100_000
 
 _ASCII_LETTERS = frozenset(string.ascii_letters)
 # Punctuation around a word that neither makes its chunk non-prose (_NOT_PROSE) nor joins a token (_TOKEN).
@@ -394,8 +398,11 @@ class RepairModel:
         return n
 
     def _in_thesaurus(self, original: str, substitute: str) -> bool:
-        listed = self._synonyms.get(substitute)
-        return bool(listed) and original in listed.split(",")
+        listed = self._shared.listed.get(substitute)
+        if listed is None:  # the thesaurus's line split once per process, not at every question
+            line = self._synonyms.get(substitute)
+            listed = _bounded(self._shared.listed)[substitute] = frozenset(line.split(",")) if line else frozenset()
+        return original in listed
 
     def _bigram(self, w1: str | None, w2: str | None) -> int | None:
         if w1 is None or w2 is None:
@@ -653,15 +660,44 @@ class RepairModel:
         if None not in infos:
             return tuple(infos)
         new = list(compress(chunks, map(not_, infos)))  # an analysis is a non-empty tuple
+        shared = self._shared
         if len(known) + len(new) > MAX_KEPT_CHUNKS:
-            known.clear()
+            shared.retire_chunks()
+        analysed = {}
+        if shared.retired_chunks:  # what the table held before it was last emptied: the chunks in use come back
+            kept = list(map(shared.retired_chunks.get, new))
+            if any(kept):
+                analysed.update(compress(zip(new, kept), kept))
+                new = list(compress(new, map(not_, kept)))
         plain = list(compress(new, map(str.isascii, new)))
         plain = list(compress(plain, map(str.isalpha, plain)))  # one ASCII word: most new chunks
-        analysed = dict(zip(plain, self._word_infos(plain)))
+        analysed.update(zip(plain, self._word_infos(plain)))
         if len(plain) < len(new):
-            analysed.update([(chunk, self._chunk_info(chunk)) for chunk in new if chunk not in analysed])
+            self._punctuated_infos(list(compress(new, map(not_, map(analysed.__contains__, new)))), analysed)
         known.update(analysed)
         return tuple([analysed[chunk] if info is None else info for chunk, info in zip(chunks, infos)])
+
+    def _punctuated_infos(self, chunks: list[str], analysed: dict[str, "_ChunkInfo"]) -> None:
+        """_chunk_info of each of ``chunks`` (none of them one plain word) into ``analysed``, the words that
+        stand in plain punctuation ("(word),") worked out together, with their analysis kept for later."""
+        known = self._chunks
+        cores = list(map(str.strip, chunks, repeat(_EDGE_PUNCTUATION)))
+        is_word = list(map(and_, map(str.isalpha, cores), map(str.isascii, cores)))
+        missing = [core for core in dict.fromkeys(compress(cores, is_word)) if core not in analysed and core not in known]
+        core_infos = dict(zip(missing, self._word_infos(missing)))
+        for chunk, core, word in zip(chunks, cores, is_word):
+            if not word:
+                analysed[chunk] = self._mixed_chunk_info(chunk)
+                continue
+            info = known.get(core) or analysed.get(core) or core_infos[core]
+            if info[1] or info[4]:  # suspects or rare words: their offsets shift past the leading punctuation
+                offset = chunk.index(core)
+                if offset:
+                    counts, suspects, non_prose, words, rare, common = info
+                    info = (counts, tuple((o + offset, w) for o, w in suspects), non_prose, words,
+                            tuple((o + offset, w) for o, w in rare), common)
+            analysed[chunk] = info
+        analysed.update(core_infos)  # kept like any chunk's: the bare word stands elsewhere too
 
     def _chunk_info(self, chunk: str) -> "_ChunkInfo":
         if chunk.isalpha() and chunk.isascii():  # most chunks are one plain word...
@@ -686,16 +722,17 @@ class RepairModel:
     def _word_infos(self, chunks: Iterable[str]) -> list["_ChunkInfo"]:
         """_word_info of each of ``chunks``, with the tables at hand (this runs for most new chunks)."""
         repairable, freq = self._shared.repairable(), self._freq
+        every_word = self._shared.every_word_repairable  # then one look-up tells frequency and repairability
         log10, inner_capital = math.log10, _INNER_CAPITAL.search
         out = []
         for word in chunks:
             lower = word.lower()
             words = (lower,) if len(word) >= 3 else ()
-            common = words if words and lower in repairable else ()
+            f = freq.get(lower)
+            common = words if words and (f is not None if every_word else lower in repairable) else ()
             if not (word.islower() or word.istitle() or word.isupper()) and inner_capital(word):
                 out.append((_WORD_COUNTS[8 * len(common)], (), False, words, (), common))  # iPhone: a name
                 continue
-            f = freq.get(lower)
             zipf = log10(f) + 9 if f else 0.0
             suspects = rare = ()
             if zipf < RARE_SUSPECT_ZIPF and len(word) >= MIN_TOKEN_LEN and not word.isupper():
@@ -850,10 +887,10 @@ class RepairModel:
                 if substitute not in synonyms and substitute not in learned:
                     continue
                 prefix, suffix = word[:i], word[j:]
-                originals = self.originals_for(substitute)
-                # prefix + original + suffix for every original at C speed (a substitute may have hundreds)
-                restored = list(map(str.__add__, map(prefix.__add__, originals), repeat(suffix)))
-                for original, repaired in compress(zip(originals, restored), map(repairable.__contains__, restored)):
+                # prefix + original + suffix for every original (a substitute may have hundreds): a comprehension
+                # with an f-string builds and tests them faster than map() over str.__add__ does
+                for original, repaired in [(o, r) for o in self.originals_for(substitute)
+                                           if (r := f"{prefix}{o}{suffix}") in repairable]:
                     if original in substitute or substitute in original:
                         continue  # works for work, aching for ache: a spinner swaps for another word
                     out.append(_Candidate(repaired, original, substitute, self.zipf(repaired)))
@@ -1370,7 +1407,16 @@ class _SharedCaches:
         self.word_doubts: dict[str, tuple[bool, bool]] = {}  # word -> (one edit from a word, word-formed)
         self.readings: dict[str, tuple[_Candidate, ...]] = {}  # in-word readings from the thesaurus alone
         self.originals: dict[str, list[str]] = {}  # substitute -> the thesaurus's originals
+        self.listed: dict[str, frozenset[str]] = {}  # the same, as a set (see RepairModel._in_thesaurus)
         self._repairable: AbstractSet[str] | None = None
+        self.every_word_repairable = False  # (set by repairable())
+        self.retired_chunks: dict[str, _ChunkInfo] = {}
+
+    def retire_chunks(self) -> None:
+        """Empty the chunk table (it is full), keeping its analyses one generation longer: the chunks still in use
+        ("the", "said") come back from there instead of being worked out again."""
+        self.retired_chunks = dict(self.chunks)
+        self.chunks.clear()
 
     def repairable(self) -> AbstractSet[str]:
         """Words common enough to be what a repair restores (Zipf >= MIN_PROVEN_REPAIRED_ZIPF)."""
@@ -1378,6 +1424,7 @@ class _SharedCaches:
             rarest = min(self.freq.values(), default=0.0)
             if rarest > 0 and math.log10(rarest) + 9 >= MIN_PROVEN_REPAIRED_ZIPF:
                 self._repairable = self.freq.keys()  # every word of the vocabulary (wordfreq's floor is Zipf 1)
+                self.every_word_repairable = True
                 return self._repairable
             floor = 10 ** (MIN_PROVEN_REPAIRED_ZIPF - 9) * 0.99  # cheap pre-filter; the exact test follows
             self._repairable = frozenset(w for w, f in self.freq.items()

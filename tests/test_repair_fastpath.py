@@ -169,3 +169,50 @@ def test_text_words_found_by_search_are_the_chunks_words(model, text):
     for word in sorted(plain) + ["club", "clu", "nec", "ne", "zzz", "th"]:
         assert words.count(word) == plain.get(word, 0), word
         assert words.forms(word) == min(3, len({w for w in plain if w.startswith(word)} - suspects)), word
+
+
+def test_chunks_analysed_in_a_batch_or_brought_back_from_the_retired_table_are_analysed_as_alone(monkeypatch):
+    import docclean.repair as repair_module
+
+    model = RepairModel.load()
+    model._chunks.clear()
+    monkeypatch.setattr(repair_module, "MAX_KEPT_CHUNKS", 8)  # the table fills after a few chunks and retires
+    groups = [["(word),", "word", "Word."], ["'hugegest'", "(Intconcludes).", "spconcludeing"], _CHUNKS,
+              ["word", "(word),", "--spconcludeing--", "hugegest"], TRICKY.split(), _CHUNKS[::-1]]
+    for group in groups:
+        chunks = Counter(group)
+        assert model._chunk_infos(chunks) == tuple(model._mixed_chunk_info(c) for c in chunks), group
+    assert model._shared.retired_chunks  # the small table did retire its chunks
+    assert len(model._chunks) <= 8 + len(set(TRICKY.split())) + len(_CHUNKS)
+
+
+def _inword_candidates_by_definition(model: RepairModel, word: str) -> list[tuple[str, str, str]]:
+    """prefix + original + suffix for every split of ``word`` around a listed substitute, in split order."""
+    out = []
+    for i in range(len(word)):
+        for j in range(i + 3, len(word) + 1):
+            substitute = word[i:j]
+            if (i, j) == (0, len(word)) or substitute not in model._synonyms:
+                continue
+            for original in model._synonyms[substitute].split(","):
+                repaired = word[:i] + original + word[j:]
+                if repaired in model._freq and original not in substitute and substitute not in original:
+                    out.append((repaired, original, substitute))
+    return out
+
+
+@pytest.mark.parametrize("word", ["intconcludes", "indepconcludeent", "spconcludeing", "innotifyigence", "hugegest",
+                                  "kubilius", "resetting", "attconcludeance", "zzzzz", "bigsetrunend"])
+def test_inword_readings_are_every_split_the_thesaurus_and_vocabulary_allow(word):
+    model = RepairModel.load()
+    model._shared.readings.pop(word, None)
+    got = [(c.repaired, c.original, c.substitute) for c in model._inword_candidates(word)]
+    assert got == _inword_candidates_by_definition(model, word)
+    assert all(c.zipf == model.zipf(c.repaired) for c in model._inword_candidates(word))
+
+
+def test_in_thesaurus_is_membership_in_the_listed_originals(model):
+    for substitute in ["conclude", "notify", "huge", "build", "necessary", "set", "zzzz"]:
+        listed = model._synonyms.get(substitute, "")
+        for original in listed.split(",")[:50] + ["end", "tell", "big", "make", "need", "", "zzzz"]:
+            assert model._in_thesaurus(original, substitute) == (bool(listed) and original in listed.split(","))
