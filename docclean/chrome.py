@@ -25,6 +25,7 @@ Three steps, so the counting can run once over a whole run (and remember earlier
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -72,7 +73,6 @@ def has_quotation(line: str) -> bool:
         if _STARTS_WITH_WORD.match(inside) and len(_WORD.findall(inside)) >= 4:
             return True
     return False
-_BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 def site_key(doc: Document) -> str:
@@ -90,6 +90,59 @@ def site_key(doc: Document) -> str:
 def line_key(line: str) -> str:
     """What makes two lines the same line: case, digits (dates, counters) and spacing don't count."""
     return _DIGITS.sub("0", " ".join(unicodedata.normalize("NFKC", line).casefold().split()))
+
+
+_ANY_DIGIT = re.compile(r"\d")
+_ODD_SPACE = re.compile(r"[^\S ]")  # the whitespace str.split() splits on, but " "
+# the ASCII whitespace that str.split() splits on besides " " (and "\n", never inside a line)
+_ASCII_ODD_SPACES = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
+_ASCII_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+
+
+def _fast_line_key(line: str) -> str:
+    """``line_key(line)``, bit for bit, cheaper on the usual line. ASCII (most lines): NFKC leaves it as
+    it is and casefold is lower, so it is worked on as bytes: spaces split and joined only when there is
+    a run of spaces or an edge space, each run of digits turned to one "0" by ``translate`` and
+    ``replace``; a tab or another odd space takes ``line_key``. Other lines: splitting and digit
+    replacing only when needed; a printable string holds no space but " " (``str.isprintable`` is
+    False for every other ``str.isspace`` character), the search settles the rest."""
+    if not line.isascii():
+        key = unicodedata.normalize("NFKC", line).casefold()
+        if ("  " in key or key.startswith(" ") or key.endswith(" ")
+                or (not key.isprintable() and _ODD_SPACE.search(key) is not None)):
+            key = " ".join(key.split())
+        return _DIGITS.sub("0", key) if _ANY_DIGIT.search(key) is not None else key
+    raw = line.encode("ascii")
+    if len(raw.translate(None, _ASCII_ODD_SPACES)) != len(raw):
+        return line_key(line)  # bytes.split() doesn't split on \x1c-\x1f as str.split() does
+    raw = raw.lower()
+    if b"  " in raw or raw.startswith(b" ") or raw.endswith(b" "):
+        raw = b" ".join(raw.split())
+    raw = raw.translate(_ASCII_DIGITS_TO_ZERO)
+    while b"00" in raw:  # a run of digits is one "0"
+        raw = raw.replace(b"00", b"0")
+    return raw.decode("ascii")
+
+
+@functools.lru_cache(maxsize=16)
+def _at_least_words(n: int) -> re.Pattern:
+    """Matches (from the start) a line of at least ``n`` words (``\\w+`` runs), in one pass that stops
+    at the n-th word: no list of words as ``findall`` builds, no backtracking (possessive)."""
+    return re.compile(rf"(?:\W*+\w++){{{n}}}")
+
+
+def _word_marks_table() -> bytes:
+    table = bytearray(b" " * 256)  # ASCII non-word characters and the first byte of a non-ASCII one
+    for byte in b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz":
+        table[byte] = ord("w")
+    return bytes(table)
+
+
+# A line's UTF-8 translated to one byte per character (continuation bytes deleted): b"w" for an ASCII
+# word character, b" " for anything else. Its runs of b"w" are the ASCII line's words (``\w+`` on
+# ASCII is [0-9A-Za-z_]), counted by two C calls instead of a regex building a list of words.
+_WORD_MARKS = _word_marks_table()
+_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
 
 
 _SCHEMA = pa.schema(
@@ -124,16 +177,41 @@ def line_keys_and_hashes(doc: Document, config: ChromeConfig | None = None) -> t
     site = site_key(doc)
     rows: dict[int, tuple[bool, bool, bool]] = {}
     per_line: list[int] = []
+    max_words, min_story = config.max_line_words, config.story_min_words
+    # n words take at least 2n - 1 characters: a line shorter than this can't have too many words
+    always_short = 2 * max_words + 1
+    is_long = _at_least_words(min_story).match if min_story >= 1 else None
+    too_many = _at_least_words(max_words + 1).match
     for line in doc.text.split("\n"):
-        n_words = len(_WORD.findall(line))
-        countable = 0 < n_words <= config.max_line_words
-        long = n_words >= config.story_min_words
+        if not line and min_story >= 1:  # (with story_min_words 0, even an empty line is "long")
+            per_line.append(0)
+            continue
+        raw = line.encode("utf-8", "surrogatepass")
+        marks = raw.translate(_WORD_MARKS, _UTF8_CONTINUATION)
+        ascii_words = marks.count(b" w") + marks.startswith(b"w")
+        # Each non-ASCII character (one byte or more beyond the first) may be a word of its own or join
+        # two ASCII runs into one word: the count is within ``spare`` of the ASCII runs.
+        spare = len(raw) - len(line)
+        if min_story <= ascii_words - spare and ascii_words + spare <= max_words and ascii_words > spare:
+            countable = long = True  # the usual body or heading line
+        elif not spare:  # ASCII: the runs are the words
+            countable = 0 < ascii_words <= max_words
+            long = ascii_words >= min_story
+        elif is_long is not None and is_long(line):
+            long = True
+            countable = len(line) < always_short or too_many(line) is None
+        else:
+            n_words = len(_WORD.findall(line))
+            countable = 0 < n_words <= max_words
+            long = n_words >= min_story
         if not (long or countable):
             per_line.append(0)
             continue
-        h = hash64(line_key(line))
+        h = hash64(_fast_line_key(line))
         per_line.append(h if countable else 0)
-        rows[h] = (countable, long, has_quotation(line))
+        # a quotation needs an opening and a later closing mark; '"' is the only ASCII one
+        quoted = line.count('"') >= 2 and has_quotation(line) if line.isascii() else has_quotation(line)
+        rows[h] = (countable, long, quoted)
     if not rows:
         return _SCHEMA.empty_table(), per_line
     hashes = sorted(rows)
@@ -412,11 +490,11 @@ def strip_repeated_lines(doc: Document, chrome_set: ChromeSet, config: ChromeCon
     for line, h in zip(lines, line_hashes):
         if h and (site, h) in pairs:
             edits.append(Removal(rule=RULE, text=line, stage=STAGE))
-        else:
+        elif line or not kept or kept[-1]:  # at most one blank line in a row: a removal leaves no gap
             kept.append(line)
     if not edits:
         return doc, []
-    text = _BLANK_RUNS.sub("\n\n", "\n".join(kept)).strip("\n")
+    text = "\n".join(kept).strip("\n")
     new = doc.with_edits(edits, text=text)
     if not text.strip():
         new = new.reject("empty_after_cleaning", "every line was chrome repeated across the site")

@@ -217,3 +217,143 @@ def test_planning_in_many_site_partitions_decides_as_in_one(monkeypatch, tmp_pat
     assert len(one) > 0 and one.pairs == many.pairs
     assert len(many.observation_files) > 1
     assert sum(pq.read_metadata(p).num_rows for p in many.observation_files) == one.observations.num_rows
+
+
+# ---------------------------------------------------------------- the fast path computes what line_key defines
+
+TRICKY_LINES = [
+    "Breaking: Port of Antwerp-Bruges handled 12,345 TEU on 03/02/2025",
+    "Café société: l'été à Saint-Émilion, 2e édition",
+    "The ﬁnal ﬂight of the season — oﬃcial ﬁgures",  # ligatures: NFKC opens them
+    "Ｔｏｋｙｏ ２０２５ full-width letters and digits １２３",
+    "Price:\u00a0120\u00a0€ per tonne\u00a0",  # NBSP: NFKC makes it a space, edge one included
+    "İSTANBUL'DA İKİ GÜN: Iğdır ve Işık",  # Turkish dotted and dotless I
+    "STRAẞE und Straße: Maße, Größe, FUßBALL",  # German sharp s (casefold: ss)
+    "  leading and trailing spaces  ",
+    "tab\tseparated\tcolumns\t42",
+    "file\x1cseparator\x1dgroup\x1erecord\x1funit",  # split() splits on these, bytes.split() does not
+    "vertical\x0btab and form\x0cfeed and\rreturn",
+    "invisible\u2063separator and zero\u200bwidth space",
+    "ideographic\u3000space and em\u2003space and narrow\u202fno-break",
+    "line\u2028separator and paragraph\u2029separator and next\x85line",
+    "Arabic-Indic ٣٤٥ and Devanagari १२३ digits, superscript x² and ½ fractions",
+    "runs of digits 0 00 007 1000000 9a9 a0b 2025-11-22 10:30",
+    "double  spaces   inside    the line",
+    "“We are not against reform,” said the steward — ‘not at all’… «vraiment»",
+    "Ⅻ roman numeral and ℌ black-letter and ㎞ squared",
+    "ΣΊΣΥΦΟΣ ΟΔΥΣΣΕΥΣ: final sigma and tonos",
+    "Москва 2024: новости дня",
+    "a\u0301 combining acute, e\u0308 diaeresis, \u0301 leading mark",
+    "emoji 🚢 ship and flags 🇧🇪 and math 𝐀𝐁𝐂 bold",
+    "",
+    " ",
+    "\t",
+    "—",
+    "123",
+    "ASCII only, no digits",
+    "x" * 600,
+    "word " * 260,
+    "naïve " * 130 + "end",
+    # short lines where non-ASCII letters join ASCII runs into fewer words, or are words of their own
+    "aéb c", "naïve café", "Straße 12 Maß", "x—y z w", "ö", "ﬁ ﬂ ß", "Мир a b", "a\u0301b c",
+]
+
+
+@pytest.mark.parametrize("line", TRICKY_LINES)
+def test_fast_line_key_is_line_key(line):
+    assert chrome._fast_line_key(line) == chrome.line_key(line)
+
+
+def test_fast_line_key_is_line_key_on_generated_lines():
+    from hypothesis import given, settings, strategies as st
+
+    alphabet = st.sampled_from(list("aZ_0 9.-\"'\t\x1c\x0b\r\u00a0\u2063\u3000\u2028\x85éÉßẞİıﬁﬂ１２٣²½ΣσςМ\u0301🚢“”«»’"))
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text(alphabet, max_size=40) | st.text(max_size=40))
+    def check(line):
+        line = line.replace("\n", " ")
+        assert chrome._fast_line_key(line) == chrome.line_key(line)
+
+    check()
+
+
+def _reference_line_keys_and_hashes(doc: Document, config: ChromeConfig):
+    """The plain per-line computation the fast one replaces (one findall, line_key and has_quotation
+    per line): the hashes are persisted across runs, so the two must agree bit for bit."""
+    from docclean.dedup import hash64
+
+    rows, per_line = {}, []
+    for line in doc.text.split("\n"):
+        n_words = len(chrome._WORD.findall(line))
+        countable = 0 < n_words <= config.max_line_words
+        long = n_words >= config.story_min_words
+        if not (long or countable):
+            per_line.append(0)
+            continue
+        h = hash64(chrome.line_key(line))
+        per_line.append(h if countable else 0)
+        rows[h] = (countable, long, chrome.has_quotation(line))
+    site = chrome.site_key(doc)
+    n_long = sum(1 for v in rows.values() if v[1])
+    table = [
+        {"site": site, "site_hash": hash64(site), "line_hash": h, "doc_id": doc.doc_id, "countable": rows[h][0],
+         "quoted": rows[h][2], "long": rows[h][1], "doc_long_lines": n_long}
+        for h in sorted(rows)
+    ]
+    return table, per_line
+
+
+def test_word_counting_shortcuts_match_the_plain_computation_on_generated_lines():
+    from hypothesis import given, settings, strategies as st
+
+    alphabet = st.sampled_from(list("ab_9 -,\"\t\u00a0\u2063éßﬁ٣²’—“”«»Мö\u0301🚢"))
+    configs = [ChromeConfig(max_line_words=5, story_min_words=3), ChromeConfig(max_line_words=3, story_min_words=2)]
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text(alphabet, max_size=24), max_size=4))
+    def check(lines):
+        doc = Document(doc_id="g", source_path="gen/g.txt", source_sha256="g", text="\n".join(lines))
+        for config in configs:
+            table, per_line = chrome.line_keys_and_hashes(doc, config)
+            expected = _reference_line_keys_and_hashes(doc, config) if doc.text else ([], [])
+            assert (table.to_pylist(), per_line) == expected
+
+    check()
+
+
+@pytest.mark.parametrize("config", [ChromeConfig(), ChromeConfig(max_line_words=5, story_min_words=3),
+                                    ChromeConfig(max_line_words=4, story_min_words=9),
+                                    ChromeConfig(story_min_words=0)])
+def test_line_keys_and_hashes_match_the_plain_computation(config):
+    docs = [_page(f"d{k}", story) for k, story in enumerate(BODIES)]
+    docs.append(Document(doc_id="tricky", source_path="tricky/a.txt", source_sha256="t", text="\n".join(TRICKY_LINES)))
+    for doc in docs:
+        table, per_line = chrome.line_keys_and_hashes(doc, config)
+        assert table.schema == chrome.LINES_SCHEMA
+        assert (table.to_pylist(), per_line) == _reference_line_keys_and_hashes(doc, config)
+
+
+def test_strip_collapses_blank_runs_as_the_regex_did():
+    """Removing lines never leaves two blank lines in a row: the same text as collapsing ``\\n{3,}`` to
+    ``\\n\\n`` on the joined kept lines, then stripping newlines at the ends."""
+    import re
+
+    from hypothesis import given, settings, strategies as st
+
+    chrome_line, config = "Sponsored by ShipTrack", ChromeConfig()
+    chrome_set = chrome.ChromeSet(pairs=frozenset({("harbour", chrome.hash64(chrome.line_key(chrome_line)))}))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(["", "", " ", "\r", "Body line one.", chrome_line]), max_size=14))
+    def check(lines):
+        doc = Document(doc_id="x", source_path="harbour/x.txt", source_sha256="x", text="\n".join(lines))
+        new, edits = chrome.strip_repeated_lines(doc, chrome_set, config)
+        if chrome_line not in lines or not doc.text:
+            assert edits == [] and new is doc
+            return
+        kept = [line for line in lines if line != chrome_line]
+        assert new.text == re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n")
+        assert new.rejected == (not new.text.strip())
+
+    check()
