@@ -611,7 +611,11 @@ def _attribute_implies(narrow: tuple, wide: tuple) -> bool:
 
 def _wider(narrow: str, wide: str) -> bool:
     """Whether selector ``wide`` matches every element ``narrow`` matches (and is not the same selector)."""
-    n, w = _parse_simple(narrow), _parse_simple(wide)
+    return _parsed_wider(_parse_simple(narrow), _parse_simple(wide))
+
+
+def _parsed_wider(n: tuple | None, w: tuple | None) -> bool:
+    """_wider of two selectors parsed by _parse_simple."""
     if n is None or w is None or n == w:
         return False
     (n_child, n_tag, *n_attribute), (w_child, w_tag, *w_attribute) = n, w
@@ -620,7 +624,8 @@ def _wider(narrow: str, wide: str) -> bool:
 
 
 _ALL_ALTERNATIVES = tuple(dict.fromkeys(a for group in DOM_RULES.values() for a in group))
-_WIDER = {a: wider for a in _ALL_ALTERNATIVES if (wider := tuple(w for w in _ALL_ALTERNATIVES if _wider(a, w)))}
+_PARSED = [(a, _parse_simple(a)) for a in _ALL_ALTERNATIVES]  # parsed once: every pair is compared at import
+_WIDER = {a: wider for a, n in _PARSED if (wider := tuple(w for w, parsed in _PARSED if _parsed_wider(n, parsed)))}
 
 
 # --- extraction helpers ----------------------------------------------------------------------------
