@@ -340,9 +340,16 @@ def test_sigkill_at_twenty_random_moments_loses_nothing(crash_setup):
     for i, kill in enumerate(kills):
         mode = "fresh" if i % 2 == 0 else "incremental"
         out = crash_setup["tmp"] / f"trial-{i:02d}"
-        if mode == "incremental":
-            shutil.copytree(crash_setup["base"], out)
-        kill_at(raw, out, config, kill, code)
+        for attempt in range(4):
+            if mode == "incremental":
+                shutil.copytree(crash_setup["base"], out)
+            kill_at(raw, out, config, kill, code)
+            if not kill.finished_first or attempt == 3:
+                break
+            # The run was quicker than the timeline measured (another load on the machine then): aim earlier.
+            shutil.rmtree(out)
+            kill.delay /= 4
+            kill.finished_first = False
         if i % 4 == 1 and kill.landed.startswith(("before", "after_journal")):
             # `docclean verify` sees the interrupted run; --repair finishes or drops it.
             seen = cli("verify", str(out), code=code)
