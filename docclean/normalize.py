@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from re import _constants as sre_c, _parser as sre_parse
 from collections import Counter
 from typing import Iterator
 
 import ftfy
 from ftfy import TextFixerConfig, chardata
-from ftfy.badness import is_bad
+from ftfy.badness import BADNESS_RE, is_bad
 
 from .config import NormalizeConfig
 from .document import Document, Edit, Fix, StageResult
@@ -90,6 +91,116 @@ def _utf8_sequence_as_text() -> re.Pattern:
 _MOJIBAKE_LEAD = _utf8_sequence_as_text()
 
 
+# ftfy's BADNESS_RE is an alternation of ~40 sequences of large character classes, tried one after the
+# other at every character: on French or German text, where nearly every line holds a possible UTF-8 lead
+# ("é " may be "\xc3\xa9" with a lost 0xA0), it cost 60% of the stage. Every alternative holds two adjacent
+# single characters from known sets (or, for C1 controls, one), so a line it matches holds such a pair.
+# The gate below is derived from ftfy's own pattern: for each alternative, the rarest adjacent pair; it
+# starts with one character class (the regex engine then skips ahead at C speed) and checks the pair with
+# a look-behind. It is a superset of BADNESS_RE on any line (tests check it exhaustively on pairs), so
+# is_bad runs only where the gate fires, and the result is unchanged. If a later ftfy's pattern uses
+# something we can't reason about, we fall back to running is_bad after the lead check alone.
+
+
+# (negated, chars): BADNESS_RE's single-character items are finite sets and complements of finite sets.
+CharSet = tuple[bool, frozenset]
+
+
+def _item_chars(op, av) -> CharSet | None:
+    """The characters one regex item matches, or None when it isn't a single character of a known set."""
+    if op is sre_c.LITERAL:
+        return False, frozenset(chr(av))
+    if op is sre_c.NOT_LITERAL:
+        return True, frozenset(chr(av))
+    if op is sre_c.ANY:
+        return True, frozenset("\n")
+    if op is not sre_c.IN:
+        return None
+    negated, chars = False, set()
+    for kind, value in av:
+        if kind is sre_c.NEGATE:
+            negated = True
+        elif kind is sre_c.LITERAL:
+            chars.add(chr(value))
+        elif kind is sre_c.RANGE:
+            chars.update(map(chr, range(value[0], value[1] + 1)))
+        else:  # a category (\s, \w...): not worth enumerating, never chosen
+            return None
+    return negated, frozenset(chars)
+
+
+def _weight(chars: CharSet) -> int:
+    negated, found = chars
+    return 10**6 if negated else 1000 * sum(c.isascii() for c in found) + len(found)
+
+
+def _rarest_pair(branch: list) -> tuple[CharSet, CharSet | None]:
+    """Two adjacent single-character items of one alternative (or one item), chosen to be rare in text."""
+    items = [_item_chars(op, av) for op, av in branch]
+    pairs = [(a, b) for a, b in zip(items, items[1:]) if a is not None and b is not None and not a[0]]
+    if pairs:
+        return min(pairs, key=lambda p: 10 * _weight(p[0]) + _weight(p[1]))
+    singles = [a for a in items if a is not None and not a[0]]
+    if not singles:
+        raise ValueError(f"no rare part in {branch!r}")
+    return min(singles, key=_weight), None
+
+
+def _union(a: CharSet | None, b: CharSet | None) -> CharSet | None:
+    if a is None or b is None:
+        return None  # None: any next character, or none at all
+    (neg_a, a), (neg_b, b) = a, b
+    if neg_a and neg_b:
+        return True, a & b
+    if neg_a or neg_b:
+        return True, (a if neg_a else b) - (b if neg_a else a)
+    return False, a | b
+
+
+def _char_class(chars: CharSet) -> str:
+    negated, found = chars
+    return ("[^" if negated else "[") + "".join(re.escape(c) for c in sorted(found)) + "]"
+
+
+def _badness_gate(badness_re: re.Pattern) -> re.Pattern:
+    if badness_re.flags & re.IGNORECASE:
+        raise ValueError("case-insensitive")
+    tree = sre_parse.parse(badness_re.pattern, badness_re.flags)
+    if len(tree.data) == 1 and tree.data[0][0] is sre_c.BRANCH:
+        branches = tree.data[0][1][1]
+    else:
+        branches = [tree]
+    following: dict[str, CharSet | None] = {}  # first character of a pair -> the characters that may follow
+    for branch in branches:
+        (_, first), second = _rarest_pair(list(branch))
+        for c in first:
+            following[c] = _union(following[c], second) if c in following else second
+    groups: dict[CharSet | None, list[str]] = {}
+    for c, second in following.items():
+        if second is not None:  # a line is one line: "\n" never follows within it
+            neg, found = second
+            second = (True, found | {"\n"}) if neg else (False, found - {"\n"})
+            if not neg and not found:
+                continue
+        groups.setdefault(second, []).append(c)
+    first_chars = (False, frozenset(c for cs in groups.values() for c in cs))
+    branches_re = [
+        f"(?<={_char_class((False, frozenset(cs)))})" + ("" if second is None else _char_class(second))
+        for second, cs in sorted(groups.items(), key=lambda g: g[0] is not None)
+    ]
+    return re.compile(_char_class(first_chars) + "(?:" + "|".join(branches_re) + ")")
+
+
+try:
+    _BADNESS_GATE: re.Pattern | None = _badness_gate(BADNESS_RE)
+except (ValueError, TypeError, AttributeError, re.error):
+    _BADNESS_GATE = None
+
+
+def _looks_like_mojibake(line: str) -> bool:
+    return _MOJIBAKE_LEAD.search(line) is not None and is_bad(line)
+
+
 def _line_spans(text: str, pattern: re.Pattern, check=None) -> Iterator[tuple[int, int]]:
     """(start, end) of each line of ``text`` where ``pattern`` matches (and ``check(line)`` holds).
 
@@ -112,7 +223,10 @@ def lines_needing_ftfy(text: str, uncurl_quotes: bool = False) -> list[tuple[int
     if not text.isascii():
         if uncurl_quotes:
             spans.update(_line_spans(text, _CURLY_QUOTES))
-        spans.update(_line_spans(text, _MOJIBAKE_LEAD, is_bad))
+        if _BADNESS_GATE is None:
+            spans.update(_line_spans(text, _MOJIBAKE_LEAD, is_bad))
+        else:  # the gate is rarer than a lead sequence: scan for it, check the line
+            spans.update(_line_spans(text, _BADNESS_GATE, _looks_like_mojibake))
     return sorted(spans)
 
 
