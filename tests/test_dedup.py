@@ -357,3 +357,77 @@ def test_shingles_from_the_workers_are_stored_like_fetched_ones():
         expected = dedup._shingled(text, 3, 6)
         assert np.array_equal(got.hashes, expected.hashes) and np.array_equal(got.first, expected.first)
     store.close()
+
+
+# ---------------------------------------------------------------------------------------------- fast tokenizer
+# Fingerprints are persisted in the index: the byte tokenizer must give exactly the reference words.
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from rensa import RMinHash  # noqa: E402
+
+_TRICKY = (
+    "Caf\u00e9 cafe\u0301 \u1100\u1161\u11a8 \u30ab\uff9e \u00bd \u2122 Stra\u00dfe \u0130stanbul \u212a\u00e5 "
+    "\ufb01ne \u2026 \u2011 \u00a0 \u2028 \u00c9T\u00c9 \u201cquoted\u201d it\u2019s snake_case 42\u00b2 \u0391\u03a3 "
+    "\u0645\u0631\u062d\u0628\u0627 \u4e2d\u6587 \U0001F517 \ufe0f \u0301 \r\n\t\x1c"
+)
+
+
+def _reference_fingerprint(text: str, config: DedupConfig) -> tuple:
+    """The fingerprint as first written: str words from ``_line_words``, shingles joined by spaces."""
+    all_tokens, tokens = dedup._line_words(text, config.min_line_words)
+    n = config.shingle_words
+
+    def signature(items, num_perm, seed):
+        m = RMinHash(num_perm=num_perm, seed=seed)
+        if items:
+            m.update(items)
+        return list(m.digest())
+
+    sig = signature(dedup.shingles(tokens, n), config.num_perm, config.seed)
+    if config.head_words:
+        sig += signature(dedup.shingles(tokens[: config.head_words], n), config.head_num_perm, config.seed + 1)
+    return dedup.hash64(" ".join(all_tokens)), sig, len(all_tokens)
+
+
+def _assert_same_words(text: str, min_line_words: int = 6) -> None:
+    expected = dedup._line_words(text, min_line_words)
+    got = dedup._line_word_bytes(text, min_line_words)
+    as_str = tuple([t.decode("utf-8") if isinstance(t, bytes) else t for t in part] for part in got)
+    assert as_str == expected
+
+
+@pytest.mark.parametrize("text", [
+    "", "\n\n", "plain ascii words only", STORY, STORY.upper(), _TRICKY, _TRICKY * 3 + STORY,
+    "caf\u00e9 \u2019" * 40, "lone \ud800 surrogate " * 20, "combining e\u0301 mark " * 30,
+])
+def test_byte_tokenizer_gives_the_reference_words(text):
+    for min_line_words in (1, 3, 6):
+        _assert_same_words(text, min_line_words)
+    config = DedupConfig()
+    fp = dedup.fingerprint(text, config)
+    assert (fp.text_hash, fp.minhash.tolist(), fp.length) == _reference_fingerprint(text, config)
+
+
+_ALPHABET = st.sampled_from(list(_TRICKY) + list("aZ_9 .,\n") * 4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ALPHABET, max_size=200).map("".join), st.integers(1, 6))
+def test_byte_tokenizer_matches_reference_on_any_mix(text, min_line_words):
+    _assert_same_words(text, min_line_words)
+
+
+def test_every_character_image_is_its_normalized_form():
+    """Each character the fast path replaces on its own maps to what NFKC + casefold make of it between
+    ASCII letters (where a neighbour could combine, the character must send the text to the reference)."""
+    import unicodedata
+
+    for code in list(range(0x80, 0x3000)) + list(range(0xFB00, 0xFFF0)):
+        c = chr(code)
+        image = dedup._char_image(c)
+        if image is None:
+            continue
+        for context in ("a{}b", "{}", "1{}{}_"):
+            text = context.format(c, c)
+            expected = dedup._WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+            assert dedup._line_word_bytes(text, 1)[0] == [w.encode() for w in expected], hex(code)
